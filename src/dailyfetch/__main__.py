@@ -1,0 +1,5 @@
+"""``python -m dailyfetch`` works like the ``dailyfetch`` command."""
+
+from dailyfetch.cli import main
+
+main()

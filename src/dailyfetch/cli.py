@@ -1,0 +1,176 @@
+"""The ``dailyfetch`` command line. Each command parses its options and delegates.
+
+Errors become one line on stderr (``Error: ...``) and an exit code: 2 for a
+usage or config error, 1 for a failed run. ``--debug`` adds the traceback.
+Heavy modules are imported inside the commands so ``dailyfetch --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+app = typer.Typer(
+    name="dailyfetch",
+    help="Fetch an HTTP API every day and land it exactly once in PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("-c", "--config", help="Config file (default: $DAILYFETCH_CONFIG, then ./dailyfetch.toml)."),
+]
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--database-url", help="PostgreSQL URL (default: $DAILYFETCH_DATABASE_URL, $DATABASE_URL, [database].url, else embedded).", show_default=False),
+]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Log debug events and print tracebacks.")]
+T = TypeVar("T")
+
+
+def _guard(debug: bool, action: Callable[[], T]) -> T:
+    """Run ``action``; turn dailyfetch errors into one line on stderr and an exit code."""
+    from dailyfetch.errors import DailyfetchError
+    from dailyfetch.redact import redact
+
+    try:
+        return action()
+    except DailyfetchError as exc:
+        if debug:
+            import traceback
+
+            sys.stderr.write(redact(traceback.format_exc()))
+        sys.stderr.write(f"Error: {redact(str(exc))}\n")
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _setup(debug: bool, quiet: bool = False) -> None:
+    from dailyfetch.log import configure_logging
+
+    configure_logging(debug=debug, quiet=quiet)
+
+
+def _load(config: Path | None) -> Any:
+    from dailyfetch.config_file import load_config
+
+    return load_config(config)
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    date: Annotated[str | None, typer.Option("--date", help="Logical date YYYY-MM-DD (default: [job].logical_date).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Fetch the date again even if it already succeeded.")] = False,
+    database_url: DatabaseOption = None,
+    debug: DebugOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only log warnings and errors.")] = False,
+) -> None:
+    """Run the job once for one logical date.
+
+    Exits 0 when the date succeeded, was already done, or is being done by another
+    process; 1 when the run failed; 2 on a usage or config error.
+
+    Example: dailyfetch run -c examples/earthquakes.toml --date 2026-11-27
+    """
+    _setup(debug, quiet)
+
+    def action() -> int:
+        from dailyfetch.config_file import resolve_config_path
+        from dailyfetch.plan import parse_logical_date
+        from dailyfetch.runner import run_job
+
+        cfg = _load(config)
+        day = parse_logical_date(date) if date else None
+        path = resolve_config_path(config)
+        result = run_job(cfg, logical_date=day, force=force, database_url=database_url, config_dir=path.resolve().parent)
+        if result.outcome == "failed":
+            sys.stderr.write(f"Error: {result.error}\n")
+        return result.exit_code
+
+    code = _guard(debug, action)
+    raise typer.Exit(code)
+
+
+@app.command()
+def runs(
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to show.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    database_url: DatabaseOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Show the run ledger, newest first.
+
+    Example: dailyfetch runs --limit 5 --json
+    """
+    _setup(debug, quiet=True)
+
+    def action() -> None:
+        from dailyfetch.show import print_runs
+
+        print_runs(_load(config), limit=limit, as_json=as_json, database_url=database_url)
+
+    _guard(debug, action)
+
+
+@app.command()
+def check(
+    config: ConfigOption = None,
+    database_url: DatabaseOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Validate the config, connect to the database and show what a run would do.
+
+    Prints the first partition's request with secrets masked; sends nothing.
+
+    Example: dailyfetch check -c dailyfetch.toml
+    """
+    _setup(debug, quiet=True)
+
+    def action() -> None:
+        from dailyfetch.show import print_check
+
+        print_check(_load(config), database_url=database_url)
+
+    _guard(debug, action)
+
+
+@app.command()
+def tfvars(
+    config: ConfigOption = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the tfvars JSON.")] = Path(
+        "infra/dailyfetch.auto.tfvars.json"
+    ),
+    debug: DebugOption = False,
+) -> None:
+    """Write the job name and schedule for Terraform, so the schedule is written once.
+
+    Example: dailyfetch tfvars -c dailyfetch.toml
+    """
+
+    def action() -> None:
+        import json
+
+        cfg = _load(config)
+        values = {
+            "job_name": cfg.job.name,
+            "schedule_expression": cfg.schedule.expression,
+            "schedule_timezone": cfg.schedule.timezone,
+        }
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+        sys.stdout.write(f"wrote {output}\n")
+
+    _guard(debug, action)
+
+
+def main() -> None:
+    """Entry point of the ``dailyfetch`` console script."""
+    app()

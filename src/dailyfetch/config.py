@@ -1,0 +1,260 @@
+"""The shape of ``dailyfetch.toml``: pydantic models, validated completely before a run.
+
+Every section forbids unknown keys, so a typo is an error that names its dotted
+path rather than a silently ignored setting. Loading the file, interpolating
+``${VAR}`` and turning validation errors into one-line messages lives in
+:mod:`dailyfetch.config_file`.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENTIFIER_MAX = 63  # PostgreSQL's NAMEDATALEN - 1
+
+# Types a user may declare in [destination.columns]. An allow-list: the type is
+# spliced into DDL, so anything else is rejected at config time.
+DECLARABLE_TYPES = frozenset(
+    {
+        "bigint", "integer", "smallint", "double precision", "real", "numeric",
+        "boolean", "text", "jsonb", "json", "date", "timestamptz", "timestamp",
+        "time", "uuid", "inet", "interval",
+    }
+)  # fmt: skip
+
+RUN_VARIABLES = frozenset({"date"})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class JobConfig(_Section):
+    """``[job]``: the job's identity and what a run without ``--date`` fetches."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    logical_date: Literal["today", "yesterday"] = "yesterday"
+    lease_seconds: Annotated[int, Field(ge=5, le=3600)] = 60
+
+
+class ScheduleConfig(_Section):
+    """``[schedule]``: an EventBridge Scheduler expression and its IANA time zone."""
+
+    expression: str = "cron(30 2 * * ? *)"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. 'Asia/Tokyo')") from None
+        return value
+
+    @field_validator("expression")
+    @classmethod
+    def _valid_expression(cls, value: str) -> str:
+        from dailyfetch.errors import ConfigError
+        from dailyfetch.schedule_expression import parse_schedule_expression
+
+        try:
+            parse_schedule_expression(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class DatabaseConfig(_Section):
+    """``[database]``: where the rows land. Overridden by ``--database-url`` and env vars."""
+
+    url: str | None = None
+
+
+class PageNumberPagination(_Section):
+    """Pages 1, 2, 3 ... in a query parameter; stops at the first empty page."""
+
+    kind: Literal["page_number"]
+    param: str = "page"
+    start: int = 1
+
+
+class OffsetPagination(_Section):
+    """An offset and a limit in query parameters; stops at the first empty page."""
+
+    kind: Literal["offset"]
+    param: str = "offset"
+    limit_param: str = "limit"
+    limit: Annotated[int, Field(ge=1)] = 100
+    start: Annotated[int, Field(ge=0)] = 0
+
+
+class CursorPagination(_Section):
+    """A cursor read from the body at ``path``, sent back in ``param``."""
+
+    kind: Literal["cursor"]
+    param: str = "cursor"
+    path: str
+
+
+class NextUrlPagination(_Section):
+    """The next page's URL, read from the body at ``path``."""
+
+    kind: Literal["next_url"]
+    path: str
+
+
+class LinkHeaderPagination(_Section):
+    """RFC 8288 ``Link: <...>; rel="next"`` headers."""
+
+    kind: Literal["link_header"]
+
+
+class NoPagination(_Section):
+    """One request per partition."""
+
+    kind: Literal["none"] = "none"
+
+
+Pagination = Annotated[
+    PageNumberPagination
+    | OffsetPagination
+    | CursorPagination
+    | NextUrlPagination
+    | LinkHeaderPagination
+    | NoPagination,
+    Field(discriminator="kind"),
+]
+
+ParamValue = str | int | float | bool
+
+
+class SourceConfig(_Section):
+    """``[source]``: a declarative REST endpoint or a Python function."""
+
+    kind: Literal["rest", "python"]
+    url: str | None = None
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    records: str | None = None
+    pagination: Pagination = Field(default_factory=NoPagination)
+    function: str | None = None
+    partitions: dict[str, list[str | int]] = Field(default_factory=dict)
+    connect_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+    read_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    max_pages: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("partitions")
+    @classmethod
+    def _partition_values(cls, value: dict[str, list[str | int]]) -> dict[str, list[str | int]]:
+        for name, values in value.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"partition name '{name}' must be a plain identifier")
+            if name in RUN_VARIABLES:
+                raise ValueError(f"partition name '{name}' clashes with a run variable")
+            if not values:
+                raise ValueError(f"partition '{name}' needs at least one value")
+            if len({str(v) for v in values}) != len(values):
+                raise ValueError(f"partition '{name}' has duplicate values")
+        return value
+
+    @field_validator("function")
+    @classmethod
+    def _function_ref(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[\w.]+:[\w.]+", value):
+            raise ValueError("must look like 'package.module:function'")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> SourceConfig:
+        if self.kind == "rest":
+            if not self.url:
+                raise ValueError("url: required when kind = 'rest'")
+            if self.function:
+                raise ValueError("function: only allowed when kind = 'python'")
+        elif not self.function:
+            raise ValueError("function: required when kind = 'python'")
+        known = RUN_VARIABLES | set(self.partitions)
+        templates: list[tuple[str, str]] = [("url", self.url or "")]
+        templates += [(f"params.{k}", v) for k, v in self.params.items() if isinstance(v, str)]
+        templates += [(f"headers.{k}", v) for k, v in self.headers.items()]
+        for where, text in templates:
+            for name in template_fields(text, where):
+                if name not in known:
+                    choices = ", ".join(sorted(known))
+                    raise ValueError(f"{where}: unknown run variable {{{name}}} (known: {choices})")
+        return self
+
+
+class DestinationConfig(_Section):
+    """``[destination]``: the table, its key and how rows are written."""
+
+    table: Annotated[str, Field(min_length=1, max_length=IDENTIFIER_MAX)]
+    schema_: Annotated[str, Field(alias="schema", min_length=1, max_length=IDENTIFIER_MAX)] = (
+        "public"
+    )
+    primary_key: list[Annotated[str, Field(min_length=1, max_length=IDENTIFIER_MAX)]] = Field(
+        default_factory=list
+    )
+    write: Literal["merge", "append", "replace"] | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+
+    @field_validator("columns")
+    @classmethod
+    def _declared_types(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, pg_type in value.items():
+            normal = " ".join(pg_type.lower().split())
+            if normal not in DECLARABLE_TYPES:
+                choices = ", ".join(sorted(DECLARABLE_TYPES))
+                raise ValueError(f"{column}: type '{pg_type}' is not one of {choices}")
+        return {k: " ".join(v.lower().split()) for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _write_mode(self) -> DestinationConfig:
+        if self.write == "merge" and not self.primary_key:
+            raise ValueError("write: 'merge' needs primary_key")
+        if self.schema_ == "dailyfetch":
+            raise ValueError("schema: 'dailyfetch' is reserved for the run ledger")
+        return self
+
+    @property
+    def write_mode(self) -> Literal["merge", "append", "replace"]:
+        """The effective write mode: ``merge`` when a primary key is given, else ``append``."""
+        if self.write is not None:
+            return self.write
+        return "merge" if self.primary_key else "append"
+
+
+class Config(_Section):
+    """A whole ``dailyfetch.toml``."""
+
+    job: JobConfig
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    source: SourceConfig
+    destination: DestinationConfig
+
+
+def template_fields(text: str, where: str = "value") -> list[str]:
+    """The ``{name}`` run variables in ``text``; ``{{`` and ``}}`` are literal braces."""
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc} (write '{{{{' for a literal brace)") from None
+    names: list[str] = []
+    for _, field, _, _ in parsed:
+        if field is None:
+            continue
+        name = re.split(r"[.\[!:]", field, maxsplit=1)[0]
+        if not name:
+            raise ValueError(f"{where}: empty placeholder {{}}; name a run variable such as {{date}}")
+        names.append(name)
+    return names

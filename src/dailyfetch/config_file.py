@@ -1,0 +1,149 @@
+"""Find, read and validate ``dailyfetch.toml``.
+
+The file is taken from ``-c/--config``, else ``$DAILYFETCH_CONFIG``, else
+``./dailyfetch.toml``. ``${VAR}`` (or ``${VAR:-default}``) in any string is
+replaced from the environment before validation; ``$${`` is a literal ``${``.
+Values that come from the environment into headers, the database URL, or any
+variable whose name looks secret are registered as secrets, so they are masked
+everywhere dailyfetch writes text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from dailyfetch.config import Config
+from dailyfetch.errors import ConfigError
+from dailyfetch.redact import SENSITIVE_NAME, register_secret, register_url_secrets
+
+DEFAULT_FILE = "dailyfetch.toml"
+_ENV_REF = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Strings later formatted with run variables: env values in them get their braces escaped.
+_TEMPLATE_PREFIXES = (("source", "url"), ("source", "params"), ("source", "headers"))
+_SECRET_PREFIXES = (("source", "headers"), ("database", "url"), ("source", "auth"))
+
+
+def resolve_config_path(option: str | Path | None) -> Path:
+    """The config file to read: the option, then ``$DAILYFETCH_CONFIG``, then ``./dailyfetch.toml``."""
+    chosen = option or os.environ.get("DAILYFETCH_CONFIG") or DEFAULT_FILE
+    return Path(chosen)
+
+
+def load_config(option: str | Path | None = None) -> Config:
+    """Read, interpolate and validate the config file; raise :class:`ConfigError` on any problem."""
+    path = resolve_config_path(option)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: config file not found",
+            hint="pass -c FILE, set DAILYFETCH_CONFIG, or run 'dailyfetch init URL'",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, *, source: str = "<config>", env: Mapping[str, str] | None = None) -> Config:
+    """Validate TOML ``text`` as a dailyfetch config (``env`` defaults to ``os.environ``)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    interpolated = _interpolate(raw, (), os.environ if env is None else env)
+    try:
+        return Config.model_validate(interpolated)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def _interpolate(value: Any, path: tuple[str, ...], env: Mapping[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, str(k)), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, str(i)), env) for i, v in enumerate(value)]
+    if isinstance(value, str) and "$" in value:
+        return _substitute(value, path, env)
+    return value
+
+
+def _substitute(text: str, path: tuple[str, ...], env: Mapping[str, str]) -> str:
+    in_template = any(path[: len(p)] == p for p in _TEMPLATE_PREFIXES)
+    secret_position = any(path[: len(p)] == p for p in _SECRET_PREFIXES)
+    sensitive_key = bool(path) and bool(SENSITIVE_NAME.search(path[-1]))
+
+    def replace(match: re.Match[str]) -> str:
+        escaped, name, default = match.group(1), match.group(2), match.group(3)
+        if escaped:
+            return match.group(0)[1:]
+        value = env.get(name)
+        if value is None:
+            if default is None:
+                raise ConfigError(
+                    f"{'.'.join(path)}: environment variable {name} is not set",
+                    hint=f"export {name}=... or use ${{{name}:-default}}",
+                )
+            value = default
+        if secret_position or sensitive_key or SENSITIVE_NAME.search(name):
+            register_secret(value)
+            register_url_secrets(value)
+        if in_template:
+            value = value.replace("{", "{{").replace("}", "}}")
+        return value
+
+    result = _ENV_REF.sub(replace, text)
+    if secret_position and path[:2] == ("source", "headers"):
+        register_secret(result)
+    return result
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line naming the first problem's dotted path, plus a count of the others."""
+    errors = exc.errors(include_url=False)
+    lines = [_format_one(err) for err in errors]
+    first = lines[0]
+    more = f" (and {len(lines) - 1} more problem{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
+    return f"{source}: {first}{more}"
+
+
+_UNION_TAGS = frozenset(
+    {"page_number", "offset", "cursor", "next_url", "link_header", "none"}
+)
+
+
+def _format_one(err: Any) -> str:
+    loc = [str(p) for p in err["loc"]]
+    # Drop the discriminator tag pydantic inserts for tagged unions.
+    if len(loc) >= 3 and loc[:2] == ["source", "pagination"] and loc[2] in _UNION_TAGS:
+        loc = loc[:2] + loc[3:]
+    kind = err["type"]
+    msg: str = err["msg"]
+    if kind == "extra_forbidden":
+        return f"{'.'.join(loc)}: unknown key"
+    if kind == "missing":
+        return f"{'.'.join(loc)}: required key is missing"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        expected = err.get("ctx", {}).get("expected_tags", "")
+        got = err.get("ctx", {}).get("tag")
+        got_text = f" (got '{got}')" if got is not None else ""
+        return f"{'.'.join([*loc, 'kind'])}: must be one of {expected}{got_text}"
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"{'.'.join(loc)}: must be one of {expected} (got {err.get('input')!r})"
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        # Model-level validators prefix the field themselves: "url: required ..."
+        head, sep, rest = msg.partition(": ")
+        if sep and re.fullmatch(r"[\w.]+", head) and len(loc) <= 1:
+            return f"{'.'.join([*loc, head])}: {rest}"
+        return f"{'.'.join(loc)}: {msg}"
+    text = msg[0].lower() + msg[1:] if msg else kind
+    text = text.replace("input should be", "must be")
+    return f"{'.'.join(loc)}: {text}"

@@ -1,0 +1,1 @@
+"""Fetch stage: HTTP, pagination, and the REST and Python sources."""

@@ -1,0 +1,135 @@
+"""Pagination kinds: how to ask for page N+1 and when to stop.
+
+Each paginator is a pure function of a JSON-serialisable *state*: the state is
+what the ledger stores as a partition's progress, committed in the same
+transaction as the rows of the pages before it, so a resumed run asks for
+exactly the page after the last committed one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from dailyfetch.config import (
+    CursorPagination,
+    LinkHeaderPagination,
+    NextUrlPagination,
+    NoPagination,
+    OffsetPagination,
+    PageNumberPagination,
+)
+from dailyfetch.errors import SourceError
+
+State = dict[str, Any]
+PaginationConfig = (
+    PageNumberPagination
+    | OffsetPagination
+    | CursorPagination
+    | NextUrlPagination
+    | LinkHeaderPagination
+    | NoPagination
+)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """The URL and query parameters of one page."""
+
+    url: str
+    params: dict[str, Any]
+
+
+def lookup_path(body: Any, path: str | None) -> Any:
+    """Follow a dotted ``path`` (``data.items``; digits index lists) into ``body``."""
+    if not path:
+        return body
+    node = body
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
+
+
+def is_missing(value: Any) -> bool:
+    """Whether :func:`lookup_path` found nothing."""
+    return value is _MISSING
+
+
+def first_state(config: PaginationConfig) -> State:
+    """The state of the first page."""
+    if isinstance(config, PageNumberPagination):
+        return {"page": config.start}
+    if isinstance(config, OffsetPagination):
+        return {"offset": config.start}
+    return {}
+
+
+def page_request(config: PaginationConfig, state: State, url: str, params: dict[str, Any]) -> PageRequest:
+    """The request for the page described by ``state``."""
+    if isinstance(config, PageNumberPagination):
+        return PageRequest(url, {**params, config.param: state["page"]})
+    if isinstance(config, OffsetPagination):
+        return PageRequest(url, {**params, config.param: state["offset"], config.limit_param: config.limit})
+    if isinstance(config, CursorPagination):
+        cursor = state.get("cursor")
+        return PageRequest(url, params if cursor is None else {**params, config.param: cursor})
+    if isinstance(config, NextUrlPagination | LinkHeaderPagination) and state.get("url"):
+        return PageRequest(str(state["url"]), {})
+    return PageRequest(url, params)
+
+
+def next_state(
+    config: PaginationConfig,
+    state: State,
+    response: httpx.Response,
+    body: Any,
+    record_count: int,
+) -> State | None:
+    """The state of the page after this one, or ``None`` when this was the last page."""
+    if isinstance(config, PageNumberPagination):
+        return None if record_count == 0 else {"page": state["page"] + 1}
+    if isinstance(config, OffsetPagination):
+        return None if record_count == 0 else {"offset": state["offset"] + record_count}
+    if isinstance(config, CursorPagination):
+        cursor = lookup_path(body, config.path)
+        if is_missing(cursor) or cursor is None or cursor == "":
+            return None
+        if cursor == state.get("cursor"):
+            raise SourceError(
+                f"pagination did not advance: cursor at '{config.path}' repeated {cursor!r}"
+            )
+        return {"cursor": cursor}
+    if isinstance(config, NextUrlPagination):
+        link = lookup_path(body, config.path)
+        return _next_url(state, response, None if is_missing(link) else link, config.path)
+    if isinstance(config, LinkHeaderPagination):
+        link = response.links.get("next", {}).get("url")
+        return _next_url(state, response, link, "Link header rel=next")
+    return None
+
+
+def _next_url(state: State, response: httpx.Response, link: Any, where: str) -> State | None:
+    if link is None or link == "":
+        return None
+    if not isinstance(link, str):
+        raise SourceError(f"pagination: {where} is {type(link).__name__}, expected a URL string")
+    absolute = urljoin(str(response.request.url), link)
+    if absolute == str(response.request.url) or absolute == state.get("url"):
+        raise SourceError(f"pagination did not advance: {where} points at the same page")
+    return {"url": absolute}

@@ -1,0 +1,350 @@
+"""The run ledger: runs, partitions, claims and progress, in the ``dailyfetch`` schema.
+
+One row in ``dailyfetch.runs`` per (job, logical date, generation); ``--force``
+starts a new generation. One row in ``dailyfetch.partitions`` per partition of a
+run, holding its status, rows, attempt count, error, its committed *progress*
+(the source state to resume from) and its *claim*: the worker holding it and a
+lease. Claims are plain rows (``FOR UPDATE SKIP LOCKED``), never session
+advisory locks, so the ledger works behind a transaction-pooling PgBouncer. A
+claim whose lease has expired, or whose worker is a dead process on this host,
+can be taken over; every progress update re-checks the claim (a fencing token),
+so a worker that lost its claim can never commit a batch.
+
+Error messages are redacted before they are stored; the ledger never holds secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.rows import dict_row
+
+from dailyfetch.errors import ClaimLostError
+from dailyfetch.plan import RunPlan
+from dailyfetch.redact import redact, seal, unseal
+
+SCHEMA_VERSION = 1
+_DDL = """
+CREATE SCHEMA IF NOT EXISTS dailyfetch;
+CREATE TABLE IF NOT EXISTS dailyfetch.meta (version int NOT NULL);
+CREATE TABLE IF NOT EXISTS dailyfetch.runs (
+    id bigserial PRIMARY KEY,
+    job text NOT NULL,
+    logical_date date NOT NULL,
+    generation int NOT NULL DEFAULT 1,
+    status text NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+    rows bigint NOT NULL DEFAULT 0,
+    attempts int NOT NULL DEFAULT 0,
+    partitions int NOT NULL DEFAULT 1,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    error_class text,
+    error text,
+    UNIQUE (job, logical_date, generation)
+);
+CREATE INDEX IF NOT EXISTS runs_job_started ON dailyfetch.runs (job, started_at DESC);
+CREATE TABLE IF NOT EXISTS dailyfetch.partitions (
+    run_id bigint NOT NULL REFERENCES dailyfetch.runs (id) ON DELETE CASCADE,
+    key text NOT NULL,
+    vars jsonb NOT NULL,
+    status text NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'interrupted')),
+    rows bigint NOT NULL DEFAULT 0,
+    pages bigint NOT NULL DEFAULT 0,
+    progress jsonb,
+    attempts int NOT NULL DEFAULT 0,
+    claimed_by text,
+    lease_until timestamptz,
+    started_at timestamptz,
+    finished_at timestamptz,
+    updated_at timestamptz,
+    error_class text,
+    error text,
+    PRIMARY KEY (run_id, key)
+);
+"""
+
+Connection = psycopg.Connection[Any]
+
+
+def worker_id() -> str:
+    """This process's identity in claims: ``host:pid:nonce``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def ensure_ledger(conn: Connection) -> None:
+    """Create or upgrade the ledger schema (idempotent, safe under concurrency)."""
+    with conn.transaction():
+        exists = conn.execute("SELECT to_regclass('dailyfetch.meta') IS NOT NULL").fetchone()
+        if exists and exists[0]:
+            row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
+            if row and row[0] == SCHEMA_VERSION:
+                return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('dailyfetch:ledger'))")
+        conn.execute(_DDL)
+        row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
+        if not row or row[0] is None:
+            conn.execute("INSERT INTO dailyfetch.meta (version) VALUES (%s)", (SCHEMA_VERSION,))
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run as the ledger holds it."""
+
+    id: int
+    generation: int
+    status: str
+
+
+def open_run(conn: Connection, plan: RunPlan, *, force: bool) -> tuple[RunRow, bool]:
+    """Find or create the run for ``plan``; return it and whether it already succeeded.
+
+    ``force`` starts a new generation of a run that already succeeded (or of any
+    run), so the date is fetched again from the start.
+    """
+    with conn.transaction():
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"dailyfetch:run:{plan.job}:{plan.logical_date}",)
+        )
+        row = conn.execute(
+            "SELECT id, generation, status FROM dailyfetch.runs WHERE job = %s AND logical_date = %s "
+            "ORDER BY generation DESC LIMIT 1",
+            (plan.job, plan.logical_date),
+        ).fetchone()
+        if row is not None and row[2] == "succeeded" and not force:
+            return RunRow(*row), True
+        if row is None or force:
+            generation = 1 if row is None else row[1] + 1
+            created = conn.execute(
+                "INSERT INTO dailyfetch.runs (job, logical_date, generation, partitions) "
+                "VALUES (%s, %s, %s, %s) RETURNING id, generation, status",
+                (plan.job, plan.logical_date, generation, len(plan.partitions)),
+            ).fetchone()
+            assert created is not None
+            row = created
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO dailyfetch.partitions (run_id, key, vars) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                [(row[0], p.key, orjson.dumps(p.values).decode()) for p in plan.partitions],
+            )
+        conn.execute(
+            "UPDATE dailyfetch.runs SET attempts = attempts + 1, status = 'running', finished_at = NULL "
+            "WHERE id = %s",
+            (row[0],),
+        )
+        return RunRow(row[0], row[1], "running"), False
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A partition this worker holds."""
+
+    key: str
+    values: dict[str, str]
+    progress: dict[str, Any] | None
+    rows: int
+    attempts: int
+
+
+def _dead_local_workers(conn: Connection, run_id: int) -> list[str]:
+    host = socket.gethostname()
+    rows = conn.execute(
+        "SELECT DISTINCT claimed_by FROM dailyfetch.partitions "
+        "WHERE run_id = %s AND claimed_by LIKE %s AND status = 'running'",
+        (run_id, f"{host}:%"),
+    ).fetchall()
+    dead = []
+    for (worker,) in rows:
+        _, pid, _ = worker.rsplit(":", 2)
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            dead.append(worker)
+        except (PermissionError, ValueError):
+            continue
+    return dead
+
+
+def claim_partition(
+    conn: Connection, run_id: int, worker: str, lease_seconds: int, exclude: list[str]
+) -> Claim | None:
+    """Claim one partition that is not done and not held by a live worker, or ``None``."""
+    with conn.transaction():
+        dead = _dead_local_workers(conn, run_id)
+        row = conn.execute(
+            """
+            UPDATE dailyfetch.partitions p
+            SET status = 'running', claimed_by = %(worker)s,
+                lease_until = now() + make_interval(secs => %(lease)s),
+                attempts = p.attempts + 1, started_at = coalesce(p.started_at, now()),
+                updated_at = now(), error = NULL, error_class = NULL, finished_at = NULL
+            WHERE p.run_id = %(run)s AND p.key = (
+                SELECT key FROM dailyfetch.partitions
+                WHERE run_id = %(run)s AND status <> 'succeeded' AND NOT (key = ANY(%(exclude)s))
+                  AND (claimed_by IS NULL OR lease_until < now() OR claimed_by = ANY(%(dead)s))
+                ORDER BY key LIMIT 1 FOR UPDATE SKIP LOCKED
+            )
+            RETURNING p.key, p.vars, p.progress, p.rows, p.attempts
+            """,
+            {"worker": worker, "lease": lease_seconds, "run": run_id, "exclude": exclude, "dead": dead},
+        ).fetchone()
+    if row is None:
+        return None
+    progress = orjson.loads(unseal(orjson.dumps(row[2]).decode())) if row[2] is not None else None
+    return Claim(key=row[0], values=row[1], progress=progress, rows=row[3], attempts=row[4])
+
+
+def others_working(conn: Connection, run_id: int) -> bool:
+    """Whether another live worker holds a partition of this run."""
+    row = conn.execute(
+        "SELECT count(*) FROM dailyfetch.partitions WHERE run_id = %s AND status = 'running' "
+        "AND lease_until >= now()",
+        (run_id,),
+    ).fetchone()
+    conn.commit()
+    return bool(row and row[0])
+
+
+def save_progress(
+    conn: Connection,
+    run_id: int,
+    key: str,
+    worker: str,
+    progress: dict[str, Any],
+    *,
+    rows: int,
+    pages: int,
+    lease_seconds: int,
+) -> None:
+    """Record a batch's progress inside the batch's transaction; raise if the claim was lost."""
+    sealed = seal(orjson.dumps(progress).decode())
+    result = conn.execute(
+        "UPDATE dailyfetch.partitions SET progress = %s::jsonb, rows = rows + %s, pages = pages + %s, "
+        "lease_until = now() + make_interval(secs => %s), updated_at = now() "
+        "WHERE run_id = %s AND key = %s AND claimed_by = %s AND status = 'running'",
+        (sealed, rows, pages, lease_seconds, run_id, key, worker),
+    )
+    if result.rowcount != 1:
+        raise ClaimLostError(f"partition {key!r} was taken over by another worker; batch rolled back")
+
+
+def reset_partition_rows(conn: Connection, run_id: int, key: str) -> None:
+    """Zero a partition's row count when it starts over (inside the first batch's transaction)."""
+    conn.execute("UPDATE dailyfetch.partitions SET rows = 0, pages = 0 WHERE run_id = %s AND key = %s", (run_id, key))
+
+
+def lock_run(conn: Connection, run_id: int) -> None:
+    """Serialise run-level decisions (who finishes the run) inside the caller's transaction."""
+    conn.execute("SELECT id FROM dailyfetch.runs WHERE id = %s FOR UPDATE", (run_id,))
+
+
+def complete_partition(conn: Connection, run_id: int, key: str, worker: str) -> bool:
+    """Mark the partition done (inside the caller's transaction); return whether the run is complete."""
+    result = conn.execute(
+        "UPDATE dailyfetch.partitions SET status = 'succeeded', finished_at = now(), updated_at = now(), "
+        "claimed_by = NULL, lease_until = NULL WHERE run_id = %s AND key = %s AND claimed_by = %s",
+        (run_id, key, worker),
+    )
+    if result.rowcount != 1:
+        raise ClaimLostError(f"partition {key!r} was taken over by another worker; batch rolled back")
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE status <> 'succeeded') FROM dailyfetch.partitions WHERE run_id = %s",
+        (run_id,),
+    ).fetchone()
+    return bool(row is not None and row[0] == 0)
+
+
+def finish_run(conn: Connection, run_id: int) -> None:
+    """Mark the run succeeded (inside the transaction that completed its last partition)."""
+    conn.execute(
+        "UPDATE dailyfetch.runs SET status = 'succeeded', finished_at = now(), error = NULL, error_class = NULL, "
+        "rows = (SELECT coalesce(sum(rows), 0) FROM dailyfetch.partitions WHERE run_id = %s) WHERE id = %s",
+        (run_id, run_id),
+    )
+
+
+def stop_partition(conn: Connection, run_id: int, key: str, worker: str, status: str, error: BaseException) -> None:
+    """Release a partition as ``failed`` or ``interrupted`` with its error (its own transaction)."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE dailyfetch.partitions SET status = %s, claimed_by = NULL, lease_until = NULL, "
+            "finished_at = now(), updated_at = now(), error_class = %s, error = %s "
+            "WHERE run_id = %s AND key = %s AND claimed_by = %s",
+            (status, type(error).__name__, redact(str(error)), run_id, key, worker),
+        )
+
+
+def stop_run(conn: Connection, run_id: int, status: str, error: BaseException) -> None:
+    """Record that this worker's part of the run failed or was interrupted."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE dailyfetch.runs SET status = %s, finished_at = now(), error_class = %s, error = %s, "
+            "rows = (SELECT coalesce(sum(rows), 0) FROM dailyfetch.partitions WHERE run_id = %s) "
+            "WHERE id = %s AND status <> 'succeeded'",
+            (status, type(error).__name__, redact(str(error)), run_id, run_id),
+        )
+
+
+def heartbeat(conn: Connection, worker: str, lease_seconds: int) -> int:
+    """Extend every lease this worker holds; return how many."""
+    with conn.transaction():
+        result = conn.execute(
+            "UPDATE dailyfetch.partitions SET lease_until = now() + make_interval(secs => %s) "
+            "WHERE claimed_by = %s AND status = 'running'",
+            (lease_seconds, worker),
+        )
+    return result.rowcount
+
+
+def run_rows(conn: Connection, run_id: int) -> int:
+    """The rows written so far by every partition of the run."""
+    row = conn.execute("SELECT coalesce(sum(rows), 0) FROM dailyfetch.partitions WHERE run_id = %s", (run_id,)).fetchone()
+    conn.commit()
+    return int(row[0]) if row else 0
+
+
+def list_runs(conn: Connection, job: str, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` runs of ``job``, as plain dicts."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            """
+            SELECT r.id, r.job, r.logical_date, r.generation, r.status, r.attempts, r.partitions,
+                   CASE WHEN r.status = 'succeeded' THEN r.rows
+                        ELSE (SELECT coalesce(sum(p.rows), 0) FROM dailyfetch.partitions p WHERE p.run_id = r.id)
+                   END AS rows,
+                   (SELECT count(*) FROM dailyfetch.partitions p WHERE p.run_id = r.id AND p.status = 'succeeded')
+                       AS partitions_done,
+                   r.started_at, r.finished_at, r.error_class, r.error
+            FROM dailyfetch.runs r WHERE r.job = %s
+            ORDER BY r.started_at DESC, r.id DESC LIMIT %s
+            """,
+            (job, limit),
+        )
+        rows = cur.fetchall()
+    conn.commit()
+    return [_jsonable(r) for r in rows]
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif isinstance(value, date):
+            out[key] = value.isoformat()
+        else:
+            out[key] = value
+    duration = None
+    if row.get("finished_at") and row.get("started_at"):
+        duration = (row["finished_at"] - row["started_at"]).total_seconds()
+    out["duration_seconds"] = duration
+    return out

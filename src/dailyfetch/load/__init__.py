@@ -1,0 +1,1 @@
+"""Load stage: column types, DDL, and the COPY-then-upsert batch writer."""

@@ -1,0 +1,164 @@
+"""Columns from data: infer PostgreSQL types from JSON values, and check values fit.
+
+Inference (for a column seen for the first time):
+
+=====================  ====================
+JSON values seen        column type
+=====================  ====================
+integers                ``bigint``
+floats (or int+float)   ``double precision``
+booleans                ``boolean``
+strings                 ``text``
+objects / arrays        ``jsonb``
+a mix of the above      ``jsonb`` (lossless)
+only nulls              no column yet
+=====================  ====================
+
+Declared types (``[destination.columns]``) win. A value whose JSON type a
+column cannot hold without coercion (a string in a ``bigint`` column, a float
+in a ``bigint``, a number in a ``text`` column) is an error naming the column
+and the row's key: nothing is silently dropped or converted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from dailyfetch.errors import LoadError
+
+_INTEGER_TYPES = frozenset({"bigint", "integer", "smallint"})
+_FLOAT_TYPES = frozenset({"double precision", "real", "numeric"})
+_INT_RANGE = {
+    "bigint": (-(2**63), 2**63 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "smallint": (-(2**15), 2**15 - 1),
+}
+
+# For each column type family, the Python types (from JSON) it accepts as-is.
+_ACCEPTS: dict[str, frozenset[type]] = {
+    "integer": frozenset({int}),
+    "float": frozenset({int, float}),
+    "numeric": frozenset({int, float, str}),
+    "boolean": frozenset({bool}),
+    "text": frozenset({str}),
+    "json": frozenset({dict, list, str, int, float, bool}),
+    "parsed": frozenset({str}),  # dates, timestamps, uuids ...: PostgreSQL parses the string
+}
+
+
+def family(pg_type: str) -> str:
+    """The family of a PostgreSQL type name as ``format_type`` prints it."""
+    base = pg_type.split("(")[0].strip().lower()
+    if base in _INTEGER_TYPES:
+        return "integer"
+    if base == "numeric":
+        return "numeric"
+    if base in _FLOAT_TYPES:
+        return "float"
+    if base == "boolean":
+        return "boolean"
+    if base in ("text", "character varying", "character", "varchar", "citext", "name"):
+        return "text"
+    if base in ("jsonb", "json"):
+        return "json"
+    return "parsed"
+
+
+def infer_type(types: Iterable[type]) -> str | None:
+    """The column type for a set of observed Python value types (``None`` if only nulls)."""
+    seen = {t for t in types if t is not type(None)}
+    if not seen:
+        return None
+    if seen == {bool}:
+        return "boolean"
+    if seen == {int}:
+        return "bigint"
+    if seen <= {int, float}:
+        return "double precision"
+    if seen == {str}:
+        return "text"
+    return "jsonb"
+
+
+def observe(records: Sequence[dict[str, Any]]) -> dict[str, set[type]]:
+    """For each field in ``records``, the set of Python types its values have."""
+    shapes: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
+    add = shapes.add
+    for record in records:
+        add((tuple(record), tuple(map(type, record.values()))))
+    seen: dict[str, set[type]] = {}
+    for keys, types in shapes:
+        for key, kind in zip(keys, types, strict=True):
+            seen.setdefault(key, set()).add(kind)
+    return seen
+
+
+def incompatible(pg_type: str, types: set[type]) -> set[type]:
+    """The observed types a column of ``pg_type`` cannot hold without coercion."""
+    accepted = _ACCEPTS[family(pg_type)]
+    return {t for t in types if t is not type(None) and t not in accepted}
+
+
+def _json_name(kind: type) -> str:
+    return {int: "integer", float: "number", bool: "boolean", str: "string", dict: "object", list: "array"}.get(
+        kind, kind.__name__
+    )
+
+
+def find_bad_value(
+    records: Sequence[dict[str, Any]],
+    columns: dict[str, str],
+    primary_key: Sequence[str],
+) -> LoadError | None:
+    """The first value in ``records`` its column cannot store, as a :class:`LoadError`."""
+    for index, record in enumerate(records):
+        for name, value in record.items():
+            pg_type = columns.get(name)
+            if pg_type is None or value is None:
+                continue
+            problem = _value_problem(pg_type, value)
+            if problem:
+                return LoadError(
+                    f"column {name!r} ({pg_type}) cannot store {problem} in row {describe_key(record, primary_key, index)}",
+                    hint="declare the column's type in [destination.columns] or fix the source",
+                )
+    return None
+
+
+def _value_problem(pg_type: str, value: Any) -> str | None:
+    kind = type(value)
+    fam = family(pg_type)
+    if kind not in _ACCEPTS[fam]:
+        return f"a JSON {_json_name(kind)} ({_short(value)})"
+    if fam == "integer":
+        low, high = _INT_RANGE.get(pg_type.split("(")[0].strip(), _INT_RANGE["bigint"])
+        if not low <= value <= high:
+            return f"{value} (out of range)"
+    if kind is str and "\x00" in value:
+        return "a string containing a NUL character"
+    if fam == "json" and _has_nul(value):
+        return "a JSON value containing a NUL character"
+    return None
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def describe_key(record: dict[str, Any], primary_key: Sequence[str], index: int) -> str:
+    """How to name a row in an error: its primary key, or its position in the batch."""
+    if primary_key:
+        return ", ".join(f"{k}={record.get(k)!r}" for k in primary_key)
+    return f"#{index + 1} of the batch"

@@ -1,0 +1,124 @@
+"""What ``dailyfetch runs`` and ``dailyfetch check`` print."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import orjson
+
+from dailyfetch.config import Config
+from dailyfetch.redact import MASK, SENSITIVE_NAME, redact
+
+_RUN_FIELDS = (
+    "job", "logical_date", "status", "rows", "started_at", "finished_at", "duration_seconds",
+    "attempts", "partitions", "partitions_done", "generation", "error_class", "error",
+)  # fmt: skip
+
+
+def print_runs(config: Config, *, limit: int, as_json: bool, database_url: str | None) -> None:
+    """Print the newest runs: a JSON array, a rich table on a TTY, else plain lines."""
+    from dailyfetch import ledger
+    from dailyfetch.database import connect, resolve_database_url
+
+    url, _ = resolve_database_url(database_url, config.database.url)
+    conn = connect(url)
+    try:
+        ledger.ensure_ledger(conn)
+        rows = [{k: r.get(k) for k in _RUN_FIELDS} for r in ledger.list_runs(conn, config.job.name, limit)]
+    finally:
+        conn.close()
+    for row in rows:
+        if row["error"]:
+            row["error"] = redact(row["error"])
+    if as_json:
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    if not rows:
+        sys.stdout.write(f"no runs of job '{config.job.name}' yet; start one with 'dailyfetch run'\n")
+        return
+    if sys.stdout.isatty():
+        _rich_runs(rows)
+        return
+    for r in rows:
+        duration = f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "-"
+        error = f"  {r['error']}" if r["error"] else ""
+        sys.stdout.write(f"{r['logical_date']}  {r['status']:<11} {r['rows']:>10} rows  {duration:>8}{error}\n")
+
+
+def _rich_runs(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colours = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
+    table = Table(title="dailyfetch runs")
+    for name in ("date", "status", "rows", "duration", "attempts", "error"):
+        table.add_column(name, justify="right" if name in ("rows", "duration", "attempts") else "left")
+    for r in rows:
+        duration = f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "-"
+        colour = colours.get(r["status"], "white")
+        table.add_row(
+            str(r["logical_date"]), f"[{colour}]{r['status']}[/]", f"{r['rows']:,}", duration,
+            str(r["attempts"]), r["error"] or "",
+        )  # fmt: skip
+    Console().print(table)
+
+
+def print_check(config: Config, *, database_url: str | None) -> None:
+    """Validate, connect, and describe the run that would happen, without fetching."""
+    from dailyfetch import ledger
+    from dailyfetch.database import EMBEDDED, connect, describe, resolve_database_url
+    from dailyfetch.fetch import pagination
+    from dailyfetch.fetch.http import describe_request
+    from dailyfetch.fetch.rest import render_request
+    from dailyfetch.load.writer import read_columns
+    from dailyfetch.plan import plan_run
+
+    plan = plan_run(config)
+    url, origin = resolve_database_url(database_url, config.database.url)
+    conn = connect(url)
+    dest = config.destination
+    try:
+        version = conn.info.server_version
+        columns = read_columns(conn, dest.schema_, dest.table)
+        ledger_exists = conn.execute("SELECT to_regclass('dailyfetch.runs') IS NOT NULL").fetchone()
+        state = None
+        if ledger_exists and ledger_exists[0]:
+            found = conn.execute(
+                "SELECT status FROM dailyfetch.runs WHERE job = %s AND logical_date = %s "
+                "ORDER BY generation DESC LIMIT 1",
+                (plan.job, plan.logical_date),
+            ).fetchone()
+            state = found[0] if found else None
+    finally:
+        conn.close()
+    out = sys.stdout.write
+    out("config: ok\n")
+    where = describe(EMBEDDED) if origin == EMBEDDED else describe(url)
+    out(f"database: {where} (PostgreSQL {version // 10000}.{version % 10000}, from {origin})\n")
+    table = f"{dest.schema_}.{dest.table}"
+    exists = f"exists, {len(columns)} columns" if columns else "will be created"
+    out(f"destination: {table} ({exists}), write = {dest.write_mode}")
+    out(f", primary key ({', '.join(dest.primary_key)})\n" if dest.primary_key else "\n")
+    out(f"job: {plan.job}, logical date {plan.logical_date} ({config.job.logical_date} in {config.schedule.timezone})\n")
+    if state == "succeeded":
+        out("ledger: this date already succeeded; 'dailyfetch run' would do nothing (use --force)\n")
+    elif state:
+        out(f"ledger: the last attempt for this date is '{state}'; 'dailyfetch run' would resume it\n")
+    else:
+        out("ledger: no run for this date yet\n")
+    out(f"partitions: {len(plan.partitions)} ({', '.join(p.key for p in plan.partitions[:5])}"
+        f"{', ...' if len(plan.partitions) > 5 else ''})\n")  # fmt: skip
+    source = config.source
+    if source.kind == "python":
+        out(f"source: python function {source.function}\n")
+        return
+    variables = plan.variables(plan.partitions[0])
+    first_url, params, headers = render_request(source, variables)
+    request = pagination.page_request(source.pagination, pagination.first_state(source.pagination), first_url, params)
+    out(f"first request: {source.method} {describe_request(request.url, request.params)}\n")
+    for name, value in headers.items():
+        shown = MASK if SENSITIVE_NAME.search(name) else redact(value)
+        out(f"  {name}: {shown}\n")
+    out(f"pagination: {source.pagination.kind}; records at {source.records or '(the body)'}\n")
+    out("nothing was sent.\n")
