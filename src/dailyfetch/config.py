@@ -26,7 +26,7 @@ DECLARABLE_TYPES = frozenset(
     }
 )  # fmt: skip
 
-RUN_VARIABLES = frozenset({"date"})
+RUN_VARIABLES = frozenset({"date", "start", "end", "start_utc", "end_utc"})
 
 
 class _Section(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,9 +39,39 @@ class RunPlan:
     logical_date: date
     partitions: tuple[Partition, ...]
 
+    timezone: str = "UTC"
+
     def variables(self, partition: Partition) -> dict[str, Any]:
-        """The run variables available to ``{...}`` templates for ``partition``."""
-        return {"date": self.logical_date.isoformat(), **partition.values}
+        """The run variables available to ``{...}`` templates for ``partition``.
+
+        ``{date}`` is ``YYYY-MM-DD``. ``{start}`` and ``{end}`` bound the day in the
+        schedule's time zone (``[start, end)``, 23 or 25 hours long on DST days);
+        ``{start_utc}`` and ``{end_utc}`` are the same instants in UTC. All four take
+        ``strftime`` format specs, e.g. ``{start:%Y-%m-%dT%H:%M:%S}``; bare, they print
+        as ISO 8601 with their offset.
+        """
+        tz = ZoneInfo(self.timezone)
+        start = _Instant.combine(self.logical_date, time(0), tzinfo=tz)
+        end = _Instant.combine(self.logical_date + timedelta(days=1), time(0), tzinfo=tz)
+        utc = ZoneInfo("UTC")
+        return {
+            "date": self.logical_date.isoformat(),
+            "start": start,
+            "end": end,
+            "start_utc": _Instant.fromtimestamp(start.timestamp(), utc),
+            "end_utc": _Instant.fromtimestamp(end.timestamp(), utc),
+            **partition.values,
+        }
+
+
+class _Instant(datetime):
+    """A datetime that formats as ISO 8601 when no format spec is given."""
+
+    def __str__(self) -> str:
+        return self.isoformat()
+
+    def __format__(self, spec: str) -> str:
+        return self.isoformat() if not spec else super().__format__(spec)
 
 
 def default_logical_date(config: Config, now: datetime | None = None) -> date:
@@ -72,6 +102,7 @@ def plan_run(config: Config, logical_date: date | None = None) -> RunPlan:
         job=config.job.name,
         logical_date=logical_date or default_logical_date(config),
         partitions=partitions or (Partition(),),
+        timezone=config.schedule.timezone,
     )
 
 
