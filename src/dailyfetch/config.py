@@ -50,11 +50,12 @@ class ScheduleConfig(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+        from dailyfetch.errors import ConfigError
+        from dailyfetch.schedule_expression import parse_timezone
 
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+            parse_timezone(value)
+        except ConfigError:
             raise ValueError(f"'{value}' is not an IANA time zone (e.g. 'Asia/Tokyo')") from None
         return value
 

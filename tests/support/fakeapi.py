@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +44,7 @@ class FakeAPI:
 
     records_for: Callable[[str, str], list[Record]] = lambda d, p: make_records(d, p, 25)
     page_size: int = 10
+    delay: float = 0.0
     records_key: str = "items"
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail: Callable[[dict[str, Any]], tuple[int, dict[str, str], bytes] | None] | None = None
@@ -83,6 +85,8 @@ class FakeAPI:
         seen = {"path": parts.path, "query": query, "headers": dict(handler.headers.items())}
         with self._lock:
             self.requests.append(seen)
+        if self.delay:
+            time.sleep(self.delay)
         if self.fail is not None:
             injected = self.fail(seen)
             if injected is not None:

@@ -11,7 +11,6 @@ that is an offline machine or a typo, not a blip.
 from __future__ import annotations
 
 import email.utils
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,10 +48,17 @@ def build_client(*, connect_timeout: float, read_timeout: float) -> httpx.Client
     )
 
 
+def merge_params(url: str, params: dict[str, Any] | None) -> httpx.URL:
+    """``url`` with ``params`` added to (not replacing) the query it already has."""
+    merged = httpx.URL(url)
+    if params:
+        merged = merged.copy_merge_params(params)
+    return merged
+
+
 def describe_request(url: str, params: dict[str, Any] | None = None) -> str:
     """The request's URL with its query, masked for display."""
-    request = httpx.Request("GET", url, params=params)
-    return mask_url(str(request.url))
+    return mask_url(str(merge_params(url, params)))
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -115,7 +121,7 @@ def _send_once(
     headers: dict[str, str] | None,
 ) -> httpx.Response:
     try:
-        response = client.request(method, url, params=params, headers=headers)
+        response = client.request(method, merge_params(url, params), headers=headers)
     except httpx.ConnectError as exc:
         shown = describe_request(url, params)
         host = httpx.URL(url).host
@@ -166,8 +172,3 @@ def parse_json(response: httpx.Response) -> Any:
             f"HTTP {response.status_code} from {mask_url(str(response.request.url))} is not JSON "
             f"({kind}): {body_preview(response)}"
         ) from None
-
-
-def monotonic() -> float:
-    """Seconds from a monotonic clock (separate so tests can read durations)."""
-    return time.monotonic()
