@@ -16,17 +16,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from support.cli import dailyfetch_exe, run_cli, skip_or_fail  # noqa: E402, F401
 from support.fakeapi import FakeAPI  # noqa: E402
 
 MACHINE_PG = os.environ.get("DAILYFETCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-STRICT = os.environ.get("DAILYFETCH_STRICT") == "1"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip the test, or fail it when DAILYFETCH_STRICT=1 (as in CI)."""
-    if STRICT:
-        pytest.fail(f"DAILYFETCH_STRICT=1 and {reason}")
-    pytest.skip(reason)
 
 
 def _embedded_server() -> str:
@@ -86,17 +79,3 @@ def _clean_secrets() -> Iterator[None]:
     REGISTRY.clear()
     yield
     REGISTRY.clear()
-
-
-def dailyfetch_exe() -> list[str]:
-    """The installed command, or ``python -m dailyfetch`` next to this interpreter."""
-    exe = shutil.which("dailyfetch", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "dailyfetch"]
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the dailyfetch CLI in a subprocess and capture its output."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [*dailyfetch_exe(), *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
-    )

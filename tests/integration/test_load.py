@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import fetch_table, ledger_rows, load, make_config
+from support.configs import fetch_table, ledger_rows, load, make_config
 from support.fakeapi import FakeAPI, make_records
 
 from dailyfetch.errors import LoadError, SourceError
