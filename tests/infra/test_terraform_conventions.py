@@ -34,9 +34,10 @@ def _unquote(value: Any) -> Any:
     if isinstance(value, str):
         if len(value) >= 2 and value[0] == value[-1] == '"':
             try:
-                return json.loads(value)
+                text = json.loads(value)
             except json.JSONDecodeError:
-                return value[1:-1]
+                text = value[1:-1]
+            return text.replace("$${", "${").replace("%%{", "%{")  # HCL template escapes
         if value.startswith("${") and value.endswith("}"):
             return value[2:-1]
         return value
