@@ -136,11 +136,6 @@ def test_cli_run_then_rerun_is_a_no_op(usgs: USGSReplay, db_url: str, run_cli: R
     assert len(table_rows(db_url)) == len(events)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: ledger.list_runs returns rows as Decimal (numeric CASE); runs --json crashes",
-)
 def test_cli_runs_json_shows_one_succeeded_run(
     usgs: USGSReplay, db_url: str, run_cli: RunCli
 ) -> None:
