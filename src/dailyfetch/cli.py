@@ -49,6 +49,16 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
             sys.stderr.write(redact(traceback.format_exc()))
         sys.stderr.write(f"Error: {redact(str(exc))}\n")
         raise typer.Exit(exc.exit_code) from None
+    except (typer.Exit, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a bug or an unmapped library error: still one redacted line
+        if debug:
+            import traceback
+
+            sys.stderr.write(redact(traceback.format_exc()))
+        first = (str(exc).strip().splitlines() or [""])[0]
+        sys.stderr.write(f"Error: {type(exc).__name__}: {redact(first)} (run with --debug for details)\n")
+        raise typer.Exit(1) from None
 
 
 def _setup(debug: bool, quiet: bool = False) -> None:

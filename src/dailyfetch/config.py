@@ -151,6 +151,8 @@ class SourceConfig(_Section):
     connect_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
     read_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
     max_pages: Annotated[int, Field(ge=1)] | None = None
+    retry_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    retry_max_wait: Annotated[float, Field(gt=0, le=3600)] = 120.0
 
     @field_validator("partitions")
     @classmethod

@@ -57,7 +57,10 @@ def parse_config(text: str, *, source: str = "<config>", env: Mapping[str, str] 
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
-    interpolated = _interpolate(raw, (), os.environ if env is None else env)
+    try:
+        interpolated = _interpolate(raw, (), os.environ if env is None else env)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc.message}", hint=exc.hint) from None
     try:
         return Config.model_validate(interpolated)
     except ValidationError as exc:
@@ -82,7 +85,8 @@ def _substitute(text: str, path: tuple[str, ...], env: Mapping[str, str]) -> str
     def replace(match: re.Match[str]) -> str:
         escaped, name, default = match.group(1), match.group(2), match.group(3)
         if escaped:
-            return match.group(0)[1:]
+            literal = match.group(0)[1:]
+            return literal.replace("{", "{{").replace("}", "}}") if in_template else literal
         value = env.get(name)
         if value is None:
             if default is None:
@@ -141,7 +145,8 @@ def _format_one(err: Any) -> str:
         msg = msg.removeprefix("Value error, ")
         # Model-level validators prefix the field themselves: "url: required ..."
         head, sep, rest = msg.partition(": ")
-        if sep and re.fullmatch(r"[\w.]+", head) and len(loc) <= 1:
+        nests = len(loc) <= 1 or loc[-1] in ("columns", "partitions")
+        if sep and nests and re.fullmatch(r"[\w.\-]+", head):
             return f"{'.'.join([*loc, head])}: {rest}"
         return f"{'.'.join(loc)}: {msg}"
     text = msg[0].lower() + msg[1:] if msg else kind

@@ -71,7 +71,7 @@ def start_embedded() -> str:
         ) from None
     if not os.environ.get("XDG_RUNTIME_DIR"):
         runtime = data_dir().parent / "run"
-        runtime.mkdir(parents=True, exist_ok=True)
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     target = data_dir()
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -319,7 +319,7 @@ def list_runs(conn: Connection, job: str, limit: int) -> list[dict[str, Any]]:
             """
             SELECT r.id, r.job, r.logical_date, r.generation, r.status, r.attempts, r.partitions,
                    CASE WHEN r.status = 'succeeded' THEN r.rows
-                        ELSE (SELECT coalesce(sum(p.rows), 0) FROM dailyfetch.partitions p WHERE p.run_id = r.id)
+                        ELSE (SELECT coalesce(sum(p.rows), 0)::bigint FROM dailyfetch.partitions p WHERE p.run_id = r.id)
                    END AS rows,
                    (SELECT count(*) FROM dailyfetch.partitions p WHERE p.run_id = r.id AND p.status = 'succeeded')
                        AS partitions_done,

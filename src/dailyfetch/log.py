@@ -52,16 +52,14 @@ def configure_logging(*, debug: bool = False, json_logs: bool | None = None, qui
     if json_logs:
         renderer = structlog.processors.JSONRenderer(serializer=_json_dumps)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=True, exception_formatter=structlog.dev.plain_traceback)
+        renderer = structlog.dev.ConsoleRenderer(colors=True)
     level = logging.DEBUG if debug else (logging.WARNING if quiet else logging.INFO)
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    if json_logs:
-        processors.append(structlog.processors.format_exc_info)
-    processors += [redact_processor, renderer]
+    processors += [structlog.processors.format_exc_info, redact_processor, renderer]
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),

@@ -193,11 +193,6 @@ def test_load_function_missing_dependency(tmp_path: Path, clean_path: None) -> N
     assert "dailyfetch_missing_dependency" in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a SyntaxError in the source module escapes load_function",
-    raises=SyntaxError,
-    strict=True,
-)
 def test_load_function_syntax_error(tmp_path: Path, clean_path: None) -> None:
     """A module with a syntax error is a ConfigError naming source.function, not a traceback."""
     name = make_module(tmp_path, "def fetch(ctx)\n    yield {}\n")

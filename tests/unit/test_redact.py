@@ -186,11 +186,6 @@ def reset_structlog() -> Iterator[None]:
         True,
         pytest.param(
             False,
-            marks=pytest.mark.xfail(
-                reason="BUG: console renderer formats exc_info after redact_processor",
-                raises=AssertionError,
-                strict=True,
-            ),
         ),
     ],
 )

@@ -33,6 +33,11 @@ def load_function(reference: str, search_path: Path | None = None) -> SourceFunc
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"source.function: cannot import module '{module_name}': {exc}") from None
+    except Exception as exc:  # a syntax error or a failing import-time statement in user code
+        where = f" ({exc.filename}, line {exc.lineno})" if isinstance(exc, SyntaxError) else ""
+        raise ConfigError(
+            f"source.function: importing '{module_name}' failed: {type(exc).__name__}: {exc}{where}"
+        ) from None
     target: Any = module
     for part in attribute.split("."):
         target = getattr(target, part, None)

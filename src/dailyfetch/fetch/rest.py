@@ -39,6 +39,7 @@ def fetch_rest_pages(
 ) -> PageIterator:
     """Yield each page of a REST partition, starting from ``resume`` when given."""
     url, params, headers = render_request(source, variables)
+    policy = policy or RetryPolicy(attempts=source.retry_attempts, timeout=source.retry_max_wait)
     config = source.pagination
     state = resume if resume is not None else pagination.first_state(config)
     pages = 0
