@@ -226,9 +226,7 @@ def raw_load(api_url: str, url: str, parts: str, page_size: int) -> None:
                 for future in done:
                     items = orjson.loads(future.result())["items"]
                     # JSON text has no raw tabs or newlines; only backslashes need escaping.
-                    copy.write(
-                        b"".join(orjson.dumps(r).replace(b"\\", b"\\\\") + b"\n" for r in items)
-                    )
+                    copy.write(b"".join(orjson.dumps(r).replace(b"\\", b"\\\\") + b"\n" for r in items))
 
 
 def median(values: list[float]) -> float:
@@ -290,12 +288,8 @@ def main(argv: list[str] | None = None) -> None:
             config.write_text(dailyfetch_config(api.url, sizes, args.page_size), encoding="utf-8")
             for i in range(args.runs):
                 print(f"run {i + 1}/{args.runs} ...", file=sys.stderr, flush=True)
-                results[loaders[0]].append(
-                    measure_dailyfetch(args.database_url, config, args.records)
-                )
-                results[loaders[1]].append(
-                    measure_raw(args.database_url, api.url, sizes, args.page_size)
-                )
+                results[loaders[0]].append(measure_dailyfetch(args.database_url, config, args.records))
+                results[loaders[1]].append(measure_raw(args.database_url, api.url, sizes, args.page_size))
         with psycopg.connect(args.database_url) as conn:
             version = conn.execute("SHOW server_version").fetchone()
     finally:

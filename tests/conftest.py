@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import uuid
@@ -16,8 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.cli import dailyfetch_exe, run_cli, skip_or_fail  # noqa: E402, F401
-from support.fakeapi import FakeAPI  # noqa: E402
+from support.cli import dailyfetch_exe, run_cli, skip_or_fail  # noqa: F401
+from support.fakeapi import FakeAPI
 
 MACHINE_PG = os.environ.get("DAILYFETCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 

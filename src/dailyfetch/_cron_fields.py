@@ -219,9 +219,7 @@ def _parse_day_of_week(text: str) -> DayRule:
             )
         nth = int(match.group(2))
         if not 1 <= nth <= 5:
-            raise FieldError(
-                _DOW.name, f"day-of-week: week number {nth} in {text!r} is out of range 1-5"
-            )
+            raise FieldError(_DOW.name, f"day-of-week: week number {nth} in {text!r} is out of range 1-5")
         return NthWeekday(_parse_value(match.group(1), _DOW), nth)
     if "L" in text:
         match = re.fullmatch(r"([0-9]+|[A-Z]{3})L", text)
@@ -285,9 +283,7 @@ def _parse_value(text: str, spec: _Spec) -> int:
     if _NUMBER.fullmatch(text):
         value = int(text)
         if not spec.low <= value <= spec.high:
-            raise FieldError(
-                spec.name, f"{spec.name}: {value} is out of range {spec.low}-{spec.high}"
-            )
+            raise FieldError(spec.name, f"{spec.name}: {value} is out of range {spec.low}-{spec.high}")
         return value
     if spec.names and _NAME.fullmatch(text):
         if text in spec.names:
@@ -343,11 +339,7 @@ def _describe_day(rule: DayRule) -> str:
         label = "day" if len(rule.days) == 1 else "days"
         return f"on {label} " + _join_runs(tuple(sorted(rule.days)), str) + " of the month"
     if isinstance(rule, LastDayOfMonth):
-        return (
-            "on the last weekday of the month"
-            if rule.weekday_only
-            else ("on the last day of the month")
-        )
+        return "on the last weekday of the month" if rule.weekday_only else ("on the last day of the month")
     if isinstance(rule, NearestWeekday):
         return f"on the weekday nearest day {rule.day} of the month"
     if isinstance(rule, DaysOfWeek):

@@ -29,7 +29,11 @@ ConfigOption = Annotated[
 ]
 DatabaseOption = Annotated[
     str | None,
-    typer.Option("--database-url", help="PostgreSQL URL (default: $DAILYFETCH_DATABASE_URL, $DATABASE_URL, [database].url, else embedded).", show_default=False),
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL (default: $DAILYFETCH_DATABASE_URL, $DATABASE_URL, [database].url, else embedded).",
+        show_default=False,
+    ),
 ]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Log debug events and print tracebacks.")]
 T = TypeVar("T")
@@ -76,8 +80,12 @@ def _load(config: Path | None) -> Any:
 @app.command()
 def run(
     config: ConfigOption = None,
-    date: Annotated[str | None, typer.Option("--date", help="Logical date YYYY-MM-DD (default: [job].logical_date).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Fetch the date again even if it already succeeded.")] = False,
+    date: Annotated[
+        str | None, typer.Option("--date", help="Logical date YYYY-MM-DD (default: [job].logical_date).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Fetch the date again even if it already succeeded.")
+    ] = False,
     database_url: DatabaseOption = None,
     debug: DebugOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only log warnings and errors.")] = False,
@@ -99,7 +107,9 @@ def run(
         cfg = _load(config)
         day = parse_logical_date(date) if date else None
         path = resolve_config_path(config)
-        result = run_job(cfg, logical_date=day, force=force, database_url=database_url, config_dir=path.resolve().parent)
+        result = run_job(
+            cfg, logical_date=day, force=force, database_url=database_url, config_dir=path.resolve().parent
+        )
         if result.outcome == "failed":
             sys.stderr.write(f"Error: {result.error}\n")
         return result.exit_code

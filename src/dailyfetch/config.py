@@ -200,9 +200,7 @@ class DestinationConfig(_Section):
     """``[destination]``: the table, its key and how rows are written."""
 
     table: Annotated[str, Field(min_length=1, max_length=IDENTIFIER_MAX)]
-    schema_: Annotated[str, Field(alias="schema", min_length=1, max_length=IDENTIFIER_MAX)] = (
-        "public"
-    )
+    schema_: Annotated[str, Field(alias="schema", min_length=1, max_length=IDENTIFIER_MAX)] = "public"
     primary_key: list[Annotated[str, Field(min_length=1, max_length=IDENTIFIER_MAX)]] = Field(
         default_factory=list
     )

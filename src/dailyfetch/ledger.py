@@ -239,7 +239,9 @@ def save_progress(
 
 def reset_partition_rows(conn: Connection, run_id: int, key: str) -> None:
     """Zero a partition's row count when it starts over (inside the first batch's transaction)."""
-    conn.execute("UPDATE dailyfetch.partitions SET rows = 0, pages = 0 WHERE run_id = %s AND key = %s", (run_id, key))
+    conn.execute(
+        "UPDATE dailyfetch.partitions SET rows = 0, pages = 0 WHERE run_id = %s AND key = %s", (run_id, key)
+    )
 
 
 def lock_run(conn: Connection, run_id: int) -> None:
@@ -272,7 +274,9 @@ def finish_run(conn: Connection, run_id: int) -> None:
     )
 
 
-def stop_partition(conn: Connection, run_id: int, key: str, worker: str, status: str, error: BaseException) -> None:
+def stop_partition(
+    conn: Connection, run_id: int, key: str, worker: str, status: str, error: BaseException
+) -> None:
     """Release a partition as ``failed`` or ``interrupted`` with its error (its own transaction)."""
     with conn.transaction():
         conn.execute(
@@ -307,7 +311,9 @@ def heartbeat(conn: Connection, worker: str, lease_seconds: int) -> int:
 
 def run_rows(conn: Connection, run_id: int) -> int:
     """The rows written so far by every partition of the run."""
-    row = conn.execute("SELECT coalesce(sum(rows), 0) FROM dailyfetch.partitions WHERE run_id = %s", (run_id,)).fetchone()
+    row = conn.execute(
+        "SELECT coalesce(sum(rows), 0) FROM dailyfetch.partitions WHERE run_id = %s", (run_id,)
+    ).fetchone()
     conn.commit()
     return int(row[0]) if row else 0
 
@@ -337,9 +343,7 @@ def list_runs(conn: Connection, job: str, limit: int) -> list[dict[str, Any]]:
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():
-        if isinstance(value, datetime):
-            out[key] = value.isoformat()
-        elif isinstance(value, date):
+        if isinstance(value, datetime | date):
             out[key] = value.isoformat()
         else:
             out[key] = value

@@ -95,8 +95,7 @@ def plan_run(config: Config, logical_date: date | None = None) -> RunPlan:
     names = list(config.source.partitions)
     combos = itertools.product(*(config.source.partitions[n] for n in names))
     partitions = tuple(
-        Partition({name: str(value) for name, value in zip(names, combo, strict=True)})
-        for combo in combos
+        Partition({name: str(value) for name, value in zip(names, combo, strict=True)}) for combo in combos
     )
     return RunPlan(
         job=config.job.name,

@@ -160,7 +160,9 @@ class _Worker:
                         writer.delete_partition_rows(self.conn, spec, self.into, *tags)
                 if fresh:
                     ledger.reset_partition_rows(self.conn, self.run_id, claim.key)
-                written = writer.write_batch(self.conn, spec, self.into, records, self.columns, names, tags=tags)
+                written = writer.write_batch(
+                    self.conn, spec, self.into, records, self.columns, names, tags=tags
+                )
                 ledger.save_progress(
                     self.conn, self.run_id, claim.key, self.worker, resume,
                     rows=written, pages=pages, lease_seconds=lease,
@@ -307,7 +309,9 @@ class _Interrupted(DailyfetchError):
         super().__init__(f"interrupted by {name}; committed progress is kept and the next run resumes")
 
 
-def _release(conn: psycopg.Connection[Any], run_id: int, key: str, worker: str, status: str, exc: BaseException) -> None:
+def _release(
+    conn: psycopg.Connection[Any], run_id: int, key: str, worker: str, status: str, exc: BaseException
+) -> None:
     try:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()

@@ -107,9 +107,7 @@ class ScheduleExpression:
 
     text: str
 
-    def next_after(
-        self, after: datetime, tz: ZoneInfo, *, anchor: datetime | None = None
-    ) -> datetime | None:
+    def next_after(self, after: datetime, tz: ZoneInfo, *, anchor: datetime | None = None) -> datetime | None:
         """The first fire time strictly after `after`, in `tz`; None when there is none."""
         raise NotImplementedError
 
@@ -150,9 +148,7 @@ class CronExpression(ScheduleExpression):
 
     fields: CronFields
 
-    def next_after(
-        self, after: datetime, tz: ZoneInfo, *, anchor: datetime | None = None
-    ) -> datetime | None:
+    def next_after(self, after: datetime, tz: ZoneInfo, *, anchor: datetime | None = None) -> datetime | None:
         """The first fire time strictly after `after`, in `tz`; None when there is none."""
         after_utc = _aware(after, "after").astimezone(UTC)
         for wall in self._walls_from(after_utc.astimezone(tz).replace(tzinfo=None)):
@@ -170,9 +166,7 @@ class CronExpression(ScheduleExpression):
         f = self.fields
         start_day = (start.year, start.month, start.day)
         for year in f.years[bisect_left(f.years, start.year) :]:
-            months = (
-                f.months[bisect_left(f.months, start.month) :] if year == start.year else f.months
-            )
+            months = f.months[bisect_left(f.months, start.month) :] if year == start.year else f.months
             for month in months:
                 for day in days_in_month(f.day_rule, year, month):
                     if (year, month, day) < start_day:
@@ -194,9 +188,7 @@ class RateExpression(ScheduleExpression):
 
     interval: timedelta
 
-    def next_after(
-        self, after: datetime, tz: ZoneInfo, *, anchor: datetime | None = None
-    ) -> datetime | None:
+    def next_after(self, after: datetime, tz: ZoneInfo, *, anchor: datetime | None = None) -> datetime | None:
         """The first `anchor + k * interval` (k >= 0) strictly after `after`, in `tz`."""
         # In UTC: same-zone datetime arithmetic would ignore the UTC offset (PEP 495).
         after = _aware(after, "after").astimezone(UTC)
@@ -220,9 +212,7 @@ class AtExpression(ScheduleExpression):
 
     wall: datetime
 
-    def next_after(
-        self, after: datetime, tz: ZoneInfo, *, anchor: datetime | None = None
-    ) -> datetime | None:
+    def next_after(self, after: datetime, tz: ZoneInfo, *, anchor: datetime | None = None) -> datetime | None:
         """The one fire time if it is strictly after `after` and exists in `tz`, else None."""
         instant = _resolve_wall(self.wall, tz)
         if instant is None or instant <= _aware(after, "after").astimezone(UTC):

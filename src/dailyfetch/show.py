@@ -43,7 +43,9 @@ def print_runs(config: Config, *, limit: int, as_json: bool, database_url: str |
     for r in rows:
         duration = f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "-"
         error = f"  {r['error']}" if r["error"] else ""
-        sys.stdout.write(f"{r['logical_date']}  {r['status']:<11} {r['rows']:>10} rows  {duration:>8}{error}\n")
+        sys.stdout.write(
+            f"{r['logical_date']}  {r['status']:<11} {r['rows']:>10} rows  {duration:>8}{error}\n"
+        )
 
 
 def _rich_runs(rows: list[dict[str, Any]]) -> None:
@@ -66,7 +68,6 @@ def _rich_runs(rows: list[dict[str, Any]]) -> None:
 
 def print_check(config: Config, *, database_url: str | None) -> None:
     """Validate, connect, and describe the run that would happen, without fetching."""
-    from dailyfetch import ledger
     from dailyfetch.database import EMBEDDED, connect, describe, resolve_database_url
     from dailyfetch.fetch import pagination
     from dailyfetch.fetch.http import describe_request
@@ -100,7 +101,9 @@ def print_check(config: Config, *, database_url: str | None) -> None:
     exists = f"exists, {len(columns)} columns" if columns else "will be created"
     out(f"destination: {table} ({exists}), write = {dest.write_mode}")
     out(f", primary key ({', '.join(dest.primary_key)})\n" if dest.primary_key else "\n")
-    out(f"job: {plan.job}, logical date {plan.logical_date} ({config.job.logical_date} in {config.schedule.timezone})\n")
+    out(
+        f"job: {plan.job}, logical date {plan.logical_date} ({config.job.logical_date} in {config.schedule.timezone})\n"
+    )
     if state == "succeeded":
         out("ledger: this date already succeeded; 'dailyfetch run' would do nothing (use --force)\n")
     elif state:
@@ -115,7 +118,9 @@ def print_check(config: Config, *, database_url: str | None) -> None:
         return
     variables = plan.variables(plan.partitions[0])
     first_url, params, headers = render_request(source, variables)
-    request = pagination.page_request(source.pagination, pagination.first_state(source.pagination), first_url, params)
+    request = pagination.page_request(
+        source.pagination, pagination.first_state(source.pagination), first_url, params
+    )
     out(f"first request: {source.method} {describe_request(request.url, request.params)}\n")
     for name, value in headers.items():
         shown = MASK if SENSITIVE_NAME.search(name) else redact(value)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from support.cli import dailyfetch_exe, run_cli
 from support.configs import ledger_rows, make_config
 from support.fakeapi import FakeAPI
@@ -92,7 +93,14 @@ def test_runs_json_lists_the_ledger_newest_first(tmp_path: Path, api: FakeAPI, d
         assert {"job", "logical_date", "status", "rows", "started_at", "finished_at", "error"} <= set(run)
         assert run["status"] == "succeeded" and run["rows"] == 50 and run["error"] is None
         assert "T" in run["started_at"] and "T" in run["finished_at"]
-    assert len(json.loads(run_cli("runs", "-c", str(config), "--json", "--limit", "1", "--database-url", db_url).stdout)) == 1
+    assert (
+        len(
+            json.loads(
+                run_cli("runs", "-c", str(config), "--json", "--limit", "1", "--database-url", db_url).stdout
+            )
+        )
+        == 1
+    )
 
 
 def test_failed_run_exits_1_with_one_line_and_debug_adds_traceback(tmp_path: Path, db_url: str) -> None:
@@ -101,7 +109,9 @@ def test_failed_run_exits_1_with_one_line_and_debug_adds_traceback(tmp_path: Pat
     try:
         config = tmp_path / "dailyfetch.toml"
         config.write_text(make_config(api.url))
-        done = run_cli("run", "-c", str(config), "--date", DAY, "--database-url", db_url, env={"NO_COLOR": "1"})
+        done = run_cli(
+            "run", "-c", str(config), "--date", DAY, "--database-url", db_url, env={"NO_COLOR": "1"}
+        )
         debug = run_cli("run", "-c", str(config), "--date", DAY, "--database-url", db_url, "--debug")
     finally:
         api.stop()
@@ -117,7 +127,9 @@ def test_failed_run_exits_1_with_one_line_and_debug_adds_traceback(tmp_path: Pat
 def test_check_masks_secrets_and_sends_nothing(tmp_path: Path, api: FakeAPI, db_url: str) -> None:
     """`check` prints the first request with the token masked and sends no request."""
     config = tmp_path / "dailyfetch.toml"
-    config.write_text(make_config(api.url, extra_source='headers = { Authorization = "Bearer ${API_TOKEN}" }'))
+    config.write_text(
+        make_config(api.url, extra_source='headers = { Authorization = "Bearer ${API_TOKEN}" }')
+    )
     done = run_cli("check", "-c", str(config), "--database-url", db_url, env={"API_TOKEN": TOKEN})
     assert done.returncode == 0, done.stderr
     assert f"GET {api.url}/page_number/" in done.stdout and "Authorization: ***" in done.stdout
@@ -155,7 +167,11 @@ def test_secrets_never_reach_output_or_ledger(outcome: str, tmp_path: Path, db_u
     assert outputs[0].returncode == (0 if outcome == "success" else 1)
     assert any(r["headers"].get("Authorization") == f"Bearer {TOKEN}" for r in api.requests)
     with psycopg.connect(db_url) as conn:
-        ledger = str(conn.execute("SELECT r.*, p.* FROM dailyfetch.runs r JOIN dailyfetch.partitions p ON p.run_id = r.id").fetchall())
+        ledger = str(
+            conn.execute(
+                "SELECT r.*, p.* FROM dailyfetch.runs r JOIN dailyfetch.partitions p ON p.run_id = r.id"
+            ).fetchall()
+        )
     text = "\n".join(o.stdout + o.stderr for o in outputs) + ledger
     for secret in (TOKEN, API_KEY, DB_PASSWORD):
         assert secret not in text

@@ -37,9 +37,7 @@ def offline() -> None:
     pytest.skip(f"{HOST} resolves on this machine, so the offline failure cannot be observed")
 
 
-def test_run_fails_fast_naming_the_unreachable_host(
-    offline: None, db_url: str, run_cli: RunCli
-) -> None:
+def test_run_fails_fast_naming_the_unreachable_host(offline: None, db_url: str, run_cli: RunCli) -> None:
     """Offline, 'dailyfetch run' exits 1 in under 15 s with one Error line naming the host."""
     started = time.monotonic()
     result = run_cli("run", "-c", EXAMPLE, "--database-url", db_url, cwd=REPO, timeout=60)

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
+
 from support.cli import dailyfetch_exe, run_cli
 from support.configs import fetch_table, ledger_rows, make_config
 from support.fakeapi import FakeAPI, make_records
@@ -26,7 +27,9 @@ TRIALS = int(os.environ.get("DAILYFETCH_KILL_TRIALS", "10"))
 @pytest.fixture
 def slow_api() -> Iterator[FakeAPI]:
     """A fake API with 10 records a page and 30 ms of latency per request."""
-    server = FakeAPI(records_for=lambda d, p: make_records(d, p, PER_PARTITION), page_size=10, delay=0.03).start()
+    server = FakeAPI(
+        records_for=lambda d, p: make_records(d, p, PER_PARTITION), page_size=10, delay=0.03
+    ).start()
     yield server
     server.stop()
 
@@ -90,7 +93,9 @@ def test_kill_9_at_random_points_then_rerun_lands_exactly_the_source(
     assert mid_run_kills >= max(1, trials // 4), "too few kills landed mid-run for the test to mean anything"
 
 
-def test_three_concurrent_triggers_all_exit_0_without_duplicates(slow_api: FakeAPI, db_url: str, tmp_path: Path) -> None:
+def test_three_concurrent_triggers_all_exit_0_without_duplicates(
+    slow_api: FakeAPI, db_url: str, tmp_path: Path
+) -> None:
     """Three `dailyfetch run` started at once for the same date all exit 0 and land each row once."""
     config = tmp_path / "dailyfetch.toml"
     config.write_text(make_config(slow_api.url, partitions=["eu", "us"], batch_size=30))
@@ -99,7 +104,9 @@ def test_three_concurrent_triggers_all_exit_0_without_duplicates(slow_api: FakeA
     errors = [p.stderr.read().decode() if p.stderr else "" for p in procs]
     assert codes == [0, 0, 0], errors
     _assert_table_equals_source(db_url)
-    assert ledger_rows(db_url, "SELECT status, rows FROM dailyfetch.runs") == [("succeeded", 2 * PER_PARTITION)]
+    assert ledger_rows(db_url, "SELECT status, rows FROM dailyfetch.runs") == [
+        ("succeeded", 2 * PER_PARTITION)
+    ]
     assert len(slow_api.requests) <= 2 * (PER_PARTITION // 10 + 1) + 2, "partitions were fetched twice"
 
 

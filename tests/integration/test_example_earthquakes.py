@@ -70,9 +70,7 @@ def utc_midnight(day: date) -> str:
 
 
 @pytest.mark.parametrize("past_end", ["empty_collection", "no_content"])
-def test_run_lands_exactly_the_utc_days_events(
-    usgs: USGSReplay, db_url: str, past_end: str
-) -> None:
+def test_run_lands_exactly_the_utc_days_events(usgs: USGSReplay, db_url: str, past_end: str) -> None:
     """A run lands the day's events once, paging by 1-based offset to an empty page or a 204."""
     usgs.past_end = past_end
     events = usgs.day(DAY)
@@ -136,9 +134,7 @@ def test_cli_run_then_rerun_is_a_no_op(usgs: USGSReplay, db_url: str, run_cli: R
     assert len(table_rows(db_url)) == len(events)
 
 
-def test_cli_runs_json_shows_one_succeeded_run(
-    usgs: USGSReplay, db_url: str, run_cli: RunCli
-) -> None:
+def test_cli_runs_json_shows_one_succeeded_run(usgs: USGSReplay, db_url: str, run_cli: RunCli) -> None:
     """After a CLI run, 'dailyfetch runs --json' lists exactly one succeeded run with its rows."""
     events = usgs.day(DAY)
     common = ("-c", str(EXAMPLE), "--database-url", db_url)

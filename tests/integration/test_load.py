@@ -7,11 +7,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from support.configs import fetch_table, ledger_rows, load, make_config
-from support.fakeapi import FakeAPI, make_records
 
 from dailyfetch.errors import LoadError, SourceError
 from dailyfetch.runner import run_job
+from support.configs import fetch_table, ledger_rows, load, make_config
+from support.fakeapi import FakeAPI, make_records
 
 DAY = date(2026, 11, 1)
 
@@ -44,7 +44,9 @@ def test_every_pagination_kind_lands_every_record_once(kind: str, api: FakeAPI, 
 
 
 @pytest.mark.parametrize("write", ["merge", "append", "replace"])
-def test_write_modes_hold_exactly_the_source_after_a_forced_rerun(write: str, api: FakeAPI, db_url: str) -> None:
+def test_write_modes_hold_exactly_the_source_after_a_forced_rerun(
+    write: str, api: FakeAPI, db_url: str
+) -> None:
     """merge, append and replace all hold the source exactly, even after --force fetches it again."""
     config = load(make_config(api.url, write=write, primary_key='["id"]' if write != "append" else ""))
     assert run_job(config, logical_date=DAY, database_url=db_url).outcome == "succeeded"
@@ -70,7 +72,8 @@ def test_append_on_a_new_date_keeps_earlier_dates(api: FakeAPI, db_url: str) -> 
     run_job(config, logical_date=DAY, database_url=db_url)
     run_job(config, logical_date=date(2026, 11, 2), database_url=db_url)
     counts = ledger_rows(
-        db_url, "SELECT _dailyfetch_date, _dailyfetch_partition, count(*) FROM orders GROUP BY 1, 2 ORDER BY 1, 2"
+        db_url,
+        "SELECT _dailyfetch_date, _dailyfetch_partition, count(*) FROM orders GROUP BY 1, 2 ORDER BY 1, 2",
     )
     assert counts == [
         (DAY, "region=eu", 25), (DAY, "region=us", 25),
@@ -99,7 +102,12 @@ def test_declared_column_types_win(api: FakeAPI, db_url: str) -> None:
     text = text.replace("[destination.columns]", "").replace("seq = 'integer'\namount = 'numeric'\n", "")
     text += "[destination.columns]\nseq = 'integer'\namount = 'numeric'\n"
     run_job(load(text), logical_date=DAY, database_url=db_url)
-    types = dict(ledger_rows(db_url, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'orders'"))
+    types = dict(
+        ledger_rows(
+            db_url,
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'orders'",
+        )
+    )
     assert types["seq"] == "integer"
     assert types["amount"] == "numeric"
 
@@ -138,7 +146,9 @@ def test_a_value_that_does_not_fit_fails_naming_column_and_key(db_url: str) -> N
 
 def test_float_into_bigint_is_not_truncated(db_url: str) -> None:
     """A float arriving in a bigint column is an error, never silently truncated."""
-    api = FakeAPI(records_for=lambda d, p: [{"id": 1, "n": 1}] if d == "2026-11-01" else [{"id": 2, "n": 1.5}]).start()
+    api = FakeAPI(
+        records_for=lambda d, p: [{"id": 1, "n": 1}] if d == "2026-11-01" else [{"id": 2, "n": 1.5}]
+    ).start()
     try:
         config = load(make_config(api.url, partitions=["eu"]))
         run_job(config, logical_date=DAY, database_url=db_url)
@@ -175,8 +185,22 @@ def test_hostile_identifiers_are_just_names(db_url: str) -> None:
 
 def test_odd_strings_survive_byte_for_byte(db_url: str) -> None:
     """Quotes, backslashes, tabs, newlines, emoji and non-ASCII text come back exactly."""
-    values = ['a"b', "a'b", "back\\slash", "\\N", "tab\there", "new\nline\r\n", "東京 ünï 🚀", "\\.", "", " ", "\u2028"]
-    api = FakeAPI(records_for=lambda d, p: [{"id": i, "s": v, "o": {"k": v}} for i, v in enumerate(values)]).start()
+    values = [
+        'a"b',
+        "a'b",
+        "back\\slash",
+        "\\N",
+        "tab\there",
+        "new\nline\r\n",
+        "東京 ünï 🚀",
+        "\\.",
+        "",
+        " ",
+        "\u2028",
+    ]
+    api = FakeAPI(
+        records_for=lambda d, p: [{"id": i, "s": v, "o": {"k": v}} for i, v in enumerate(values)]
+    ).start()
     try:
         run_job(load(make_config(api.url, partitions=["eu"])), logical_date=DAY, database_url=db_url)
     finally:
@@ -188,7 +212,9 @@ def test_odd_strings_survive_byte_for_byte(db_url: str) -> None:
 
 def test_bad_payload_fails_with_url_and_status(db_url: str) -> None:
     """An HTML page served with 200 fails the run naming the URL and the body's first bytes."""
-    api = FakeAPI(fail=lambda req: (200, {"Content-Type": "text/html"}, b"<html><body>Maintenance</body></html>")).start()
+    api = FakeAPI(
+        fail=lambda req: (200, {"Content-Type": "text/html"}, b"<html><body>Maintenance</body></html>")
+    ).start()
     try:
         result = run_job(load(make_config(api.url, partitions=["eu"])), logical_date=DAY, database_url=db_url)
     finally:

@@ -26,7 +26,9 @@ def dailyfetch_exe() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "dailyfetch"]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the dailyfetch CLI in a subprocess and capture its output."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(

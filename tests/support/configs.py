@@ -11,10 +11,21 @@ from dailyfetch.config import Config
 from dailyfetch.config_file import parse_config
 
 
-def make_config(api_url: str, *, kind: str = "page_number", table: str = "orders", write: str | None = "merge",
-                partitions: list[str] | None = None, batch_size: int = 10, extra_source: str = "",
-                extra_dest: str = "", job: str = "orders", pagination: str | None = None,
-                primary_key: str = '["id"]', records: str | None = None) -> str:
+def make_config(
+    api_url: str,
+    *,
+    kind: str = "page_number",
+    table: str = "orders",
+    write: str | None = "merge",
+    partitions: list[str] | None = None,
+    batch_size: int = 10,
+    extra_source: str = "",
+    extra_dest: str = "",
+    job: str = "orders",
+    pagination: str | None = None,
+    primary_key: str = '["id"]',
+    records: str | None = None,
+) -> str:
     """A dailyfetch.toml for the fake API."""
     paginations = {
         "page_number": '{ kind = "page_number", param = "page", start = 1 }',
@@ -37,8 +48,15 @@ def make_config(api_url: str, *, kind: str = "page_number", table: str = "orders
     ]
     if records:
         lines.append(f'records = "{records}"')
-    lines += [extra_source, "[source.partitions]", f"region = {parts!r}".replace("'", '"'), "[destination]",
-              f"table = {json.dumps(table)}", f"batch_size = {batch_size}", extra_dest]
+    lines += [
+        extra_source,
+        "[source.partitions]",
+        f"region = {parts!r}".replace("'", '"'),
+        "[destination]",
+        f"table = {json.dumps(table)}",
+        f"batch_size = {batch_size}",
+        extra_dest,
+    ]
     if primary_key:
         lines.append(f"primary_key = {primary_key}")
     if write:
@@ -51,7 +69,9 @@ def load(text: str, env: dict[str, str] | None = None) -> Config:
     return parse_config(text, source="test.toml", env=env or {})
 
 
-def fetch_table(db_url: str, table: str = "orders", schema: str = "public", order: str = "id") -> list[dict[str, Any]]:
+def fetch_table(
+    db_url: str, table: str = "orders", schema: str = "public", order: str = "id"
+) -> list[dict[str, Any]]:
     """All rows of a table as dicts."""
     with psycopg.connect(db_url) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(

@@ -102,7 +102,9 @@ class FakeAPI:
         status, body, headers = self._paginate(kind, records, query, parts.path)
         self._send(handler, status, json.dumps(body).encode(), headers)
 
-    def _paginate(self, kind: str, records: list[Record], q: dict[str, str], path: str) -> tuple[int, Any, dict[str, str]]:
+    def _paginate(
+        self, kind: str, records: list[Record], q: dict[str, str], path: str
+    ) -> tuple[int, Any, dict[str, str]]:
         size = int(q.get("per_page", self.page_size))
         key = self.records_key
         if kind == "page_number":
@@ -129,7 +131,9 @@ class FakeAPI:
         return 404, {"error": f"unknown kind {kind}"}, {}
 
     @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", (headers or {}).pop("Content-Type", "application/json"))
         for name, value in (headers or {}).items():

@@ -139,9 +139,7 @@ def parse_time(name: str, value: str) -> int:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise BadRequest(
-            f'Bad {name} value "{value}". Valid values are ISO-8601 timestamps.'
-        ) from None
+        raise BadRequest(f'Bad {name} value "{value}". Valid values are ISO-8601 timestamps.') from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return round(parsed.timestamp() * 1000)
@@ -252,9 +250,7 @@ class USGSReplay:
         elif status == 501:
             self._error(handler, 501, "Not Implemented", body)
         else:
-            self._send(
-                handler, 200, json.dumps(body, ensure_ascii=False).encode(), "application/json"
-            )
+            self._send(handler, 200, json.dumps(body, ensure_ascii=False).encode(), "application/json")
 
     def _query(self, q: dict[str, str], request_path: str) -> tuple[int, Any]:
         values = {k: v for k, v in q.items() if v != ""}  # the service ignores empty values
@@ -285,9 +281,7 @@ class USGSReplay:
             return nodata, None
         return 200, self._collection(page, request_path, now_ms)
 
-    def _collection(
-        self, features: list[Feature], request_path: str, now_ms: int
-    ) -> dict[str, Any]:
+    def _collection(self, features: list[Feature], request_path: str, now_ms: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "type": "FeatureCollection",
             "metadata": {
@@ -321,9 +315,7 @@ class USGSReplay:
         self._send(handler, code, text.encode(), "text/plain")
 
     @staticmethod
-    def _send(
-        handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str | None
-    ) -> None:
+    def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str | None) -> None:
         handler.send_response(status)
         if content_type is not None:
             handler.send_header("Content-Type", f"{content_type}; charset=utf-8")

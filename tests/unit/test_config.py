@@ -212,9 +212,7 @@ def test_unknown_time_zone() -> None:
     assert message.startswith("cfg.toml: schedule.timezone: 'Mars/Olympus' is not an IANA")
 
 
-@pytest.mark.parametrize(
-    "expression", ["every day", "cron(bad)", "rate(0 days)", "cron(30 2 * * * *)"]
-)
+@pytest.mark.parametrize("expression", ["every day", "cron(bad)", "rate(0 days)", "cron(30 2 * * * *)"])
 def test_bad_schedule_expression(expression: str) -> None:
     """A malformed schedule expression is one line naming schedule.expression."""
     message = error_of(with_schedule(f'expression = "{expression}"'))
@@ -224,9 +222,7 @@ def test_bad_schedule_expression(expression: str) -> None:
 def test_good_schedule_expressions() -> None:
     """cron(), rate() and at() expressions are accepted."""
     for expression in ("cron(0 2 * * ? *)", "rate(1 day)", "at(2026-03-01T10:00:00)"):
-        assert (
-            parse(with_schedule(f'expression = "{expression}"')).schedule.expression == expression
-        )
+        assert parse(with_schedule(f'expression = "{expression}"')).schedule.expression == expression
 
 
 def test_rest_needs_url_and_python_needs_function() -> None:
@@ -343,9 +339,7 @@ def test_secrets_in_headers_and_database_url_are_registered() -> None:
 
 def test_secret_looking_key_or_variable_is_registered() -> None:
     """A param named like a secret, or a variable named like one, is registered."""
-    text = with_source(
-        '[source.params]\napi_key = "${K}"\nq = "${SERVICE_TOKEN}"\nplain = "${PLAIN}"'
-    )
+    text = with_source('[source.params]\napi_key = "${K}"\nq = "${SERVICE_TOKEN}"\nplain = "${PLAIN}"')
     parse(text, {"K": "key-value-1", "SERVICE_TOKEN": "tok-value-2", "PLAIN": "not-secret-3"})
     assert "key-value-1" in REGISTRY
     assert "tok-value-2" in REGISTRY

@@ -34,9 +34,7 @@ URL = "https://api.test/items"
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-def response(
-    url: str = URL, *, headers: dict[str, str] | None = None, json: Any = None
-) -> httpx.Response:
+def response(url: str = URL, *, headers: dict[str, str] | None = None, json: Any = None) -> httpx.Response:
     """A 200 response to a GET of ``url``."""
     return httpx.Response(200, headers=headers, json=json, request=httpx.Request("GET", url))
 
@@ -100,14 +98,10 @@ def test_cursor() -> None:
     assert page_request(config, state, URL, {"q": 1}) == PageRequest(URL, {"q": 1})
     following = next_state(config, state, response(), {"meta": {"next": "c2"}}, 5)
     assert following == {"cursor": "c2"}
-    assert page_request(config, following, URL, {"q": 1}) == PageRequest(
-        URL, {"q": 1, "after": "c2"}
-    )
+    assert page_request(config, following, URL, {"q": 1}) == PageRequest(URL, {"q": 1, "after": "c2"})
 
 
-@pytest.mark.parametrize(
-    "body", [{}, {"meta": {}}, {"meta": {"next": None}}, {"meta": {"next": ""}}]
-)
+@pytest.mark.parametrize("body", [{}, {"meta": {}}, {"meta": {"next": None}}, {"meta": {"next": ""}}])
 def test_cursor_stops(body: Any) -> None:
     """A missing, null or empty cursor ends pagination."""
     config = CursorPagination(kind="cursor", path="meta.next")
@@ -135,9 +129,7 @@ def test_next_url_absolute_and_relative() -> None:
     assert absolute == {"url": "https://other.test/p2"}
     relative = next_state(config, {}, current, {"links": {"next": "/items?page=2"}}, 1)
     assert relative == {"url": "https://api.test/items?page=2"}
-    assert page_request(config, relative, URL, {"q": 1}) == PageRequest(
-        "https://api.test/items?page=2", {}
-    )
+    assert page_request(config, relative, URL, {"q": 1}) == PageRequest("https://api.test/items?page=2", {})
     assert page_request(config, {}, URL, {"q": 1}) == PageRequest(URL, {"q": 1})
 
 
@@ -199,9 +191,7 @@ def test_fetch_page_numbers_with_resume_state_after_each_page() -> None:
         items = [{"id": page * 10 + i} for i in range(2)] if page <= 2 else []
         return httpx.Response(200, json={"data": items})
 
-    pages = run(
-        source(records="data", pagination={"kind": "page_number"}, params={"q": "x"}), handler
-    )
+    pages = run(source(records="data", pagination={"kind": "page_number"}, params={"q": "x"}), handler)
     assert [p.resume for p in pages] == [{"page": 2}, {"page": 3}, {"done": True}]
     assert [len(p.records) for p in pages] == [2, 2, 0]
     assert seen == [f"{URL}?q=x&page={n}" for n in (1, 2, 3)]
@@ -248,9 +238,7 @@ def test_max_pages() -> None:
 
 def test_204_is_an_empty_page() -> None:
     """HTTP 204 No Content is an empty page that ends page-number pagination."""
-    pages = run(
-        source(records="data", pagination={"kind": "page_number"}), lambda r: httpx.Response(204)
-    )
+    pages = run(source(records="data", pagination={"kind": "page_number"}), lambda r: httpx.Response(204))
     assert [(p.records, p.resume) for p in pages] == [([], {"done": True})]
 
 

@@ -131,9 +131,7 @@ def test_variables_on_a_23_hour_dst_day() -> None:
 def test_variables_on_a_25_hour_dst_day() -> None:
     """On 2026-11-01 in New York the day is 25 hours long."""
     values = variables(date(2026, 11, 1), "America/New_York")
-    assert render("{start_utc}/{end_utc}", values) == (
-        "2026-11-01T04:00:00+00:00/2026-11-02T05:00:00+00:00"
-    )
+    assert render("{start_utc}/{end_utc}", values) == ("2026-11-01T04:00:00+00:00/2026-11-02T05:00:00+00:00")
     assert values["end"].timestamp() - values["start"].timestamp() == 25 * 3600
 
 

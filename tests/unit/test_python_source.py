@@ -127,9 +127,7 @@ def test_non_dict_yield_is_an_error(ctx: FetchContext, item: Any) -> None:
         yield {"n": 1}
         yield item
 
-    with pytest.raises(
-        SourceError, match=f"yielded a {type(item).__name__}; records must be dicts"
-    ):
+    with pytest.raises(SourceError, match=f"yielded a {type(item).__name__}; records must be dicts"):
         pages_of(wrong, ctx)
 
 

@@ -73,10 +73,7 @@ def test_clear_forgets_secrets() -> None:
 
 def test_mask_url_password_and_secret_params() -> None:
     """mask_url hides the userinfo password and secret-looking query values, keeping the rest."""
-    url = (
-        "https://user:pa55word@api.test/v1/items"
-        "?api_key=K123&token=T456&signature=S789&page=2&q=quakes"
-    )
+    url = "https://user:pa55word@api.test/v1/items?api_key=K123&token=T456&signature=S789&page=2&q=quakes"
     assert mask_url(url) == (
         "https://user:***@api.test/v1/items?api_key=***&token=***&signature=***&page=2&q=quakes"
     )

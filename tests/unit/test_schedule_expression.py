@@ -31,9 +31,7 @@ def at(iso: str) -> datetime:
     return value
 
 
-def next_fires(
-    expression: str, after: str, tz: ZoneInfo, count: int, anchor: str | None = None
-) -> list[str]:
+def next_fires(expression: str, after: str, tz: ZoneInfo, count: int, anchor: str | None = None) -> list[str]:
     """The next `count` fire times as ISO strings with their UTC offset, minute precision."""
     parsed = parse_schedule_expression(expression)
     fires = parsed.iter_after(at(after), tz, anchor=at(anchor) if anchor else None)
@@ -128,9 +126,7 @@ CONSTRUCTS = [
 
 
 @pytest.mark.parametrize(("expression", "after", "expected"), CONSTRUCTS)
-def test_cron_construct_fires_at_expected_times(
-    expression: str, after: str, expected: list[str]
-) -> None:
+def test_cron_construct_fires_at_expected_times(expression: str, after: str, expected: list[str]) -> None:
     """Each cron() construct fires exactly at the listed UTC times, and stops at END."""
     exhausted = expected[-1] == END
     wanted = expected[:-1] if exhausted else expected
@@ -145,9 +141,7 @@ def test_cron_next_after_is_strictly_after() -> None:
     utc = ZoneInfo("UTC")
     fire = expr.next_after(at("2026-01-01T10:00+00:00"), utc)
     assert fire == at("2026-01-02T10:00+00:00")
-    assert expr.next_after(at("2026-01-01T09:59:59.999999+00:00"), utc) == at(
-        "2026-01-01T10:00+00:00"
-    )
+    assert expr.next_after(at("2026-01-01T09:59:59.999999+00:00"), utc) == at("2026-01-01T10:00+00:00")
 
 
 def test_after_in_another_zone_is_compared_as_an_instant() -> None:
@@ -237,9 +231,7 @@ DST = [
 
 
 @pytest.mark.parametrize(("expression", "tz", "after", "expected"), DST)
-def test_cron_follows_aws_dst_rules(
-    expression: str, tz: ZoneInfo, after: str, expected: list[str]
-) -> None:
+def test_cron_follows_aws_dst_rules(expression: str, tz: ZoneInfo, after: str, expected: list[str]) -> None:
     """A local time in a spring-forward gap is skipped; a repeated one fires once, first."""
     assert next_fires(expression, after, tz, len(expected)) == expected
 
@@ -256,9 +248,7 @@ def test_cron_follows_aws_dst_rules(
         (TOKYO, "2026-03-08", 24),
     ],
 )
-def test_hourly_cron_fires_once_per_existing_wall_clock_hour(
-    tz: ZoneInfo, day: str, count: int
-) -> None:
+def test_hourly_cron_fires_once_per_existing_wall_clock_hour(tz: ZoneInfo, day: str, count: int) -> None:
     """cron(0 * ...) fires 23 times on a spring-forward day and 24 on a fall-back day."""
     start = datetime.fromisoformat(day).replace(tzinfo=tz)
     fires = parse_schedule_expression("cron(0 * * * ? *)").between(
@@ -271,9 +261,7 @@ def test_hourly_cron_fires_once_per_existing_wall_clock_hour(
 
 def test_results_are_in_the_requested_zone() -> None:
     """The fire time comes back as an aware datetime in `tz`, whatever zone `after` had."""
-    fire = parse_schedule_expression("cron(0 9 * * ? *)").next_after(
-        at("2026-06-01T00:00+00:00"), LONDON
-    )
+    fire = parse_schedule_expression("cron(0 9 * * ? *)").next_after(at("2026-06-01T00:00+00:00"), LONDON)
     assert fire is not None
     assert fire.tzinfo is LONDON
     assert fire.isoformat() == "2026-06-01T09:00:00+01:00"
@@ -320,9 +308,7 @@ def test_rate_fires_at_anchor_plus_multiples(
 
 def test_rate_day_is_24_hours_across_dst() -> None:
     """rate(1 day) counts absolute hours, so its wall-clock time moves an hour at DST."""
-    fires = next_fires(
-        "rate(1 day)", "2026-03-07T11:00-05:00", NEW_YORK, 2, "2026-03-07T12:00-05:00"
-    )
+    fires = next_fires("rate(1 day)", "2026-03-07T11:00-05:00", NEW_YORK, 2, "2026-03-07T12:00-05:00")
     assert fires == ["2026-03-07T12:00-05:00", "2026-03-08T13:00-04:00"]
 
 
@@ -363,9 +349,7 @@ def test_rate_anchor_and_after_in_one_zone_across_fall_back() -> None:
         ("at(2026-04-05T02:30:00)", SYDNEY, "2026-01-01T00:00+00:00", ["2026-04-05T02:30+11:00"]),
     ],
 )
-def test_at_fires_once_in_the_zone(
-    expression: str, tz: ZoneInfo, after: str, expected: list[str]
-) -> None:
+def test_at_fires_once_in_the_zone(expression: str, tz: ZoneInfo, after: str, expected: list[str]) -> None:
     """at() fires once at its local time; never if past, or if the time falls in a DST gap."""
     assert next_fires(expression, after, tz, 3) == expected
 
@@ -605,8 +589,5 @@ def test_next_after_is_fast() -> None:
 def test_schedule_that_never_fires_again_returns_none_quickly(expression: str) -> None:
     """An exhausted or impossible schedule gives None in bounded time, not an endless loop."""
     began = time.perf_counter()
-    assert (
-        parse_schedule_expression(expression).next_after(datetime(2026, 1, 1, tzinfo=UTC), TOKYO)
-        is None
-    )
+    assert parse_schedule_expression(expression).next_after(datetime(2026, 1, 1, tzinfo=UTC), TOKYO) is None
     assert time.perf_counter() - began < 0.1

@@ -54,9 +54,7 @@ def value(low: int, high: int, names: tuple[str, ...], shift: int) -> st.SearchS
     return st.builds(render, st.integers(low, high), st.booleans(), st.booleans())
 
 
-def item(
-    low: int, high: int, names: tuple[str, ...] = (), shift: int = 0
-) -> st.SearchStrategy[Pair]:
+def item(low: int, high: int, names: tuple[str, ...] = (), shift: int = 0) -> st.SearchStrategy[Pair]:
     """One comma-separated item: a value, a range, a start/step, a range/step or */step."""
     ends = st.tuples(value(low, high, names, shift), value(low, high, names, shift)).filter(
         lambda pair: int(pair[0][1]) <= int(pair[1][1])
@@ -81,9 +79,7 @@ def item(
     )
 
 
-def field_pair(
-    low: int, high: int, names: tuple[str, ...] = (), shift: int = 0
-) -> st.SearchStrategy[Pair]:
+def field_pair(low: int, high: int, names: tuple[str, ...] = (), shift: int = 0) -> st.SearchStrategy[Pair]:
     """A whole field: `*` or a list of one to three items."""
     items = st.lists(item(low, high, names, shift), min_size=1, max_size=3)
     return st.one_of(
@@ -208,9 +204,7 @@ def test_rate_fires_are_evenly_spaced_from_the_anchor(
 
 @settings(max_examples=100, deadline=None)
 @given(classic_cron(), instants, st.integers(1, 5000))
-def test_between_equals_iter_after_cut_at_end(
-    pair: tuple[str, str], start: datetime, minutes: int
-) -> None:
+def test_between_equals_iter_after_cut_at_end(pair: tuple[str, str], start: datetime, minutes: int) -> None:
     """between(start, end) is exactly the fires from iter_after that fall before `end`."""
     expr = parse_schedule_expression(pair[0])
     tz = ZoneInfo("Europe/London")

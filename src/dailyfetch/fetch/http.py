@@ -126,8 +126,10 @@ def _send_once(
         shown = describe_request(url, params)
         host = httpx.URL(url).host
         text = str(exc)
-        if "Name or service not known" in text or "nodename nor servname" in text or (
-            "Temporary failure in name resolution" in text
+        if (
+            "Name or service not known" in text
+            or "nodename nor servname" in text
+            or ("Temporary failure in name resolution" in text)
         ):
             raise SourceError(
                 f"cannot reach host {host}: the name does not resolve (offline?) [{shown}]"
@@ -138,8 +140,7 @@ def _send_once(
         raise TransientSourceError(f"{kind} after waiting on {describe_request(url, params)}") from None
     except httpx.TransportError as exc:
         raise TransientSourceError(
-            f"connection failed ({type(exc).__name__}: {redact(str(exc))}) on "
-            f"{describe_request(url, params)}"
+            f"connection failed ({type(exc).__name__}: {redact(str(exc))}) on {describe_request(url, params)}"
         ) from None
     status = response.status_code
     if status < 400:

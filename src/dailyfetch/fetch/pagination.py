@@ -111,9 +111,7 @@ def next_state(
         if is_missing(cursor) or cursor is None or cursor == "":
             return None
         if cursor == state.get("cursor"):
-            raise SourceError(
-                f"pagination did not advance: cursor at '{config.path}' repeated {cursor!r}"
-            )
+            raise SourceError(f"pagination did not advance: cursor at '{config.path}' repeated {cursor!r}")
         return {"cursor": cursor}
     if isinstance(config, NextUrlPagination):
         link = lookup_path(body, config.path)

@@ -49,7 +49,9 @@ def load_function(reference: str, search_path: Path | None = None) -> SourceFunc
     return func
 
 
-def fetch_python_pages(function: SourceFunction, ctx: FetchContext, resume: dict[str, Any] | None) -> PageIterator:
+def fetch_python_pages(
+    function: SourceFunction, ctx: FetchContext, resume: dict[str, Any] | None
+) -> PageIterator:
     """Run ``function`` and group what it yields into resumable pages."""
     checkpoint = resume.get("checkpoint") if resume else None
     to_skip = int(resume.get("skip", 0)) if resume else 0

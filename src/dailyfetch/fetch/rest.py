@@ -15,7 +15,9 @@ from dailyfetch.plan import render
 from dailyfetch.redact import mask_url
 
 
-def render_request(source: SourceConfig, variables: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
+def render_request(
+    source: SourceConfig, variables: dict[str, Any]
+) -> tuple[str, dict[str, Any], dict[str, str]]:
     """The first request's URL, query parameters and headers with run variables filled in."""
     url = render(source.url or "", variables)
     params = {k: render(v, variables) if isinstance(v, str) else _param(v) for k, v in source.params.items()}
@@ -45,7 +47,9 @@ def fetch_rest_pages(
     pages = 0
     while True:
         request = pagination.page_request(config, state, url, params)
-        response = send(client, source.method, request.url, params=request.params, headers=headers, policy=policy)
+        response = send(
+            client, source.method, request.url, params=request.params, headers=headers, policy=policy
+        )
         body = parse_json(response)
         records = extract_records(body, source.records, response)
         pages += 1

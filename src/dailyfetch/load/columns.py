@@ -101,9 +101,14 @@ def incompatible(pg_type: str, types: set[type]) -> set[type]:
 
 
 def _json_name(kind: type) -> str:
-    return {int: "integer", float: "number", bool: "boolean", str: "string", dict: "object", list: "array"}.get(
-        kind, kind.__name__
-    )
+    return {
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        str: "string",
+        dict: "object",
+        list: "array",
+    }.get(kind, kind.__name__)
 
 
 def find_bad_value(

@@ -108,7 +108,9 @@ def _create_table_sql(spec: TableSpec, into: str, wanted: dict[str, str]) -> sql
     if spec.primary_key and spec.mode != "append":
         keys = sql.SQL(", ").join(sql.Identifier(k) for k in spec.primary_key)
         parts.append(sql.SQL("PRIMARY KEY ({})").format(keys))
-    return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(spec.qualified(into), sql.SQL(", ").join(parts))
+    return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+        spec.qualified(into), sql.SQL(", ").join(parts)
+    )
 
 
 def check_values(
@@ -136,11 +138,15 @@ def dedupe(records: Sequence[dict[str, Any]], primary_key: Sequence[str]) -> lis
                 hint="check [destination].primary_key against the records",
             ) from None
         if None in key:
-            raise SourceError(f"record #{index + 1} of the batch has a null primary key {dict(zip(primary_key, key, strict=True))}")
+            raise SourceError(
+                f"record #{index + 1} of the batch has a null primary key {dict(zip(primary_key, key, strict=True))}"
+            )
         try:
             latest[key] = record
         except TypeError:
-            raise SourceError(f"record #{index + 1} of the batch has a primary key that is not a scalar") from None
+            raise SourceError(
+                f"record #{index + 1} of the batch has a primary key that is not a scalar"
+            ) from None
     return list(latest.values())
 
 
@@ -203,7 +209,9 @@ def write_batch(
     return len(records)
 
 
-def delete_partition_rows(conn: psycopg.Connection[Any], spec: TableSpec, into: str, logical_date: Any, key: str) -> None:
+def delete_partition_rows(
+    conn: psycopg.Connection[Any], spec: TableSpec, into: str, logical_date: Any, key: str
+) -> None:
     """Append mode: remove rows an earlier attempt wrote for this date and partition."""
     if read_columns(conn, spec.schema, into) is None:
         return
@@ -241,4 +249,6 @@ def swap_in(conn: psycopg.Connection[Any], spec: TableSpec, shadow: str) -> None
             conn.execute(sql.SQL("TRUNCATE {}").format(spec.qualified()))
         return
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(spec.qualified()))
-    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(spec.qualified(shadow), sql.Identifier(spec.table)))
+    conn.execute(
+        sql.SQL("ALTER TABLE {} RENAME TO {}").format(spec.qualified(shadow), sql.Identifier(spec.table))
+    )
