@@ -72,7 +72,7 @@ REPO_URL=$(tf output -raw ecr_repository_url)
 REPO_NAME=$(tf output -raw ecr_repository_name)
 REGISTRY=${REPO_URL%%/*}
 REGION=$(printf '%s' "$REGISTRY" | cut -d. -f4)
-case "$(printf 'var.cpu_architecture' | tf console 2>/dev/null | tr -d '"')" in
+case "$(printf 'var.cpu_architecture\n' | tf console 2>/dev/null | tr -d '"')" in
   ARM64) PLATFORM=linux/arm64 ;;
   *) PLATFORM=linux/amd64 ;;
 esac
@@ -93,8 +93,9 @@ tf apply "${APPLY_ARGS[@]}"
 # 7. Remind about secrets that still have no value.
 tf output -json secret_arns | python3 -c 'import json,sys; [print(k, v) for k, v in json.load(sys.stdin).items()]' |
   while read -r name arn; do
-    if ! aws secretsmanager describe-secret --region "$REGION" --secret-id "$arn" \
-      --query 'VersionIdsToStages' --output text 2>/dev/null | grep -q .; then
+    stages=$(aws secretsmanager describe-secret --region "$REGION" --secret-id "$arn" \
+      --query 'VersionIdsToStages' --output text 2>/dev/null || echo None)
+    if [ -z "$stages" ] || [ "$stages" = None ]; then
       say "secret $name has no value yet: aws secretsmanager put-secret-value --secret-id '$arn' --secret-string '...'"
     fi
   done

@@ -156,7 +156,7 @@ import json, sys
 data = json.load(sys.stdin)
 for report in data if isinstance(data, list) else [data]:
     for check in report.get("results", {}).get("skipped_checks", []):
-        print(f"  skipped {check[\"check_id\"]} on {check[\"resource\"]}: {check.get(\"suppress_comment\", \"\")}")
+        print("  skipped %s on %s: %s" % (check["check_id"], check["resource"], check.get("check_result", {}).get("suppress_comment", "")))
 ' || true
   return $rc
 }
