@@ -33,12 +33,22 @@ resource "aws_iam_role_policy" "ecs_task_execution_secrets" {
 
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid      = "ReadThisJobsSecrets"
-      Effect   = "Allow"
-      Action   = "secretsmanager:GetSecretValue"
-      Resource = sort(values(local.secret_arns))
-    }]
+    Statement = concat(
+      [{
+        Sid      = "ReadThisJobsSecrets"
+        Effect   = "Allow"
+        Action   = "secretsmanager:GetSecretValue"
+        Resource = sort(values(local.secret_arns))
+      }],
+      # Only for given secrets encrypted with your own KMS key.
+      length(var.secrets_kms_key_arns) == 0 ? [] : [{
+        Sid       = "DecryptThoseSecretsThroughSecretsManager"
+        Effect    = "Allow"
+        Action    = "kms:Decrypt"
+        Resource  = var.secrets_kms_key_arns
+        Condition = { StringEquals = { "kms:ViaService" = "secretsmanager.${local.region}.amazonaws.com" } }
+      }],
+    )
   })
 }
 

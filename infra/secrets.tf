@@ -7,7 +7,7 @@
 # in a variable, an output or the state.
 resource "aws_secretsmanager_secret" "this" {
   # checkov:skip=CKV2_AWS_57: The values are credentials issued by outside services (Neon, the API provider); Secrets Manager rotation would need a Lambda that can mint them there. Rotate by issuing a new credential and putting it (docs/deploy.md).
-  # checkov:skip=CKV_AWS_149: Encrypted with the AWS managed key aws/secretsmanager; a customer-managed key adds USD 1/month and kms:Decrypt grants for no gain in a single-account, single-reader setup. existing_secret_arns accepts CMK-encrypted secrets.
+  # checkov:skip=CKV_AWS_149: Encrypted with the AWS managed key aws/secretsmanager; a customer-managed key adds USD 1/month and kms:Decrypt grants for no gain in a single-account, single-reader setup. Secrets under your own key can be given with existing_secret_arns and secrets_kms_key_arns.
   for_each = setsubtract(local.secret_names, keys(var.existing_secret_arns))
 
   name                    = "${local.name}/${each.key}"

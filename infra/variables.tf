@@ -256,6 +256,18 @@ variable "existing_secret_arns" {
   }
 }
 
+variable "secrets_kms_key_arns" {
+  description = "KMS keys (full ARNs) that encrypt secrets given in existing_secret_arns, if they use your own key rather than aws/secretsmanager. The execution role may decrypt with them through Secrets Manager only."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.secrets_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", arn))])
+    error_message = "secrets_kms_key_arns must be full KMS key ARNs (arn:aws:kms:REGION:ACCOUNT:key/ID)."
+  }
+}
+
 variable "secret_recovery_window_days" {
   description = "Days a deleted secret can still be restored (7 to 30), or 0 to delete at once (useful when tearing down and re-creating)."
   type        = number

@@ -89,6 +89,30 @@ run "existing_secret_arns_are_used_instead_of_created_and_are_the_only_readable_
     condition     = length(jsondecode(aws_iam_role_policy.ecs_task_execution_secrets.policy).Statement[0].Resource) == 3
     error_message = "The execution role reads exactly the three secrets."
   }
+  assert {
+    condition     = length(jsondecode(aws_iam_role_policy.ecs_task_execution_secrets.policy).Statement) == 1
+    error_message = "Without secrets_kms_key_arns the execution role gets no KMS permission."
+  }
+}
+
+run "secrets_kms_key_arns_allow_decrypt_through_secrets_manager_only" {
+  command = plan
+
+  variables {
+    existing_secret_arns = { DATABASE_URL = "arn:aws:secretsmanager:us-east-1:123456789012:secret:neon/prod-XyZ123" }
+    secrets_kms_key_arns = ["arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"]
+  }
+
+  assert {
+    condition = jsondecode(aws_iam_role_policy.ecs_task_execution_secrets.policy).Statement[1] == {
+      Sid       = "DecryptThoseSecretsThroughSecretsManager"
+      Effect    = "Allow"
+      Action    = "kms:Decrypt"
+      Resource  = ["arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"]
+      Condition = { StringEquals = { "kms:ViaService" = "secretsmanager.us-east-1.amazonaws.com" } }
+    }
+    error_message = "kms:Decrypt must be limited to the given keys, used by Secrets Manager."
+  }
 }
 
 run "schedule_can_be_paused_and_other_sizes_and_windows_apply" {
