@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -83,9 +84,11 @@ def test_dockerignore_sends_the_build_inputs() -> None:
     assert WHEEL_STEP in " ".join(rest for word, rest in _stages()[0] if word == "RUN")
 
 
-@pytest.mark.skipif(not (REPO / "src" / "dailyfetch" / "cli.py").exists(), reason="the dailyfetch package is not written yet")
+@pytest.mark.skipif(
+    not (REPO / "src" / "dailyfetch" / "cli.py").exists(), reason="the dailyfetch package is not written yet"
+)
 def test_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
-    """The Dockerfile's two pip steps, run here, give a working `dailyfetch --help` in a clean virtualenv."""
+    """The Dockerfile's two pip steps, run here, give a working `dailyfetch --help` (and `dailyfetch tfvars`) in a clean virtualenv."""
     src = tmp_path / "src"
     src.mkdir()
     for name in BUILD_INPUTS:
@@ -97,14 +100,39 @@ def test_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
     builder = tmp_path / "builder"
     venv.create(builder, with_pip=True)
     wheel_step = WHEEL_STEP.replace("/wheels", str(wheels)).replace("/src", str(src))
-    subprocess.run([str(builder / "bin" / "python"), "-m", *shlex.split(wheel_step)], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [str(builder / "bin" / "python"), "-m", *shlex.split(wheel_step)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     assert list(wheels.glob("dailyfetch-*.whl"))
 
     runtime = tmp_path / "runtime"
     venv.create(runtime, with_pip=True)
     install_step = INSTALL_STEP.replace("/wheels", str(wheels))
-    subprocess.run([str(runtime / "bin" / "python"), "-m", *shlex.split(install_step)], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [str(runtime / "bin" / "python"), "-m", *shlex.split(install_step)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
 
-    done = subprocess.run([str(runtime / "bin" / "dailyfetch"), "--help"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [str(runtime / "bin" / "dailyfetch"), "--help"], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert "run" in done.stdout
+
+    # The installed command writes the tfvars infra/variables.tf declares.
+    example = REPO / "examples" / "earthquakes.toml"
+    if example.exists():
+        out = tmp_path / "infra" / "dailyfetch.auto.tfvars.json"
+        done = subprocess.run(
+            [str(runtime / "bin" / "dailyfetch"), "tfvars", "-c", str(example), "-o", str(out)],
+            env=env, capture_output=True, text=True, cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        values = json.loads(out.read_text())
+        assert set(values) == {"job_name", "schedule_expression", "schedule_timezone"}
+        assert all(isinstance(v, str) and v for v in values.values())
