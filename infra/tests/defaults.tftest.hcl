@@ -72,16 +72,36 @@ override_resource {
   values          = { arn = "arn:aws:secretsmanager:ap-northeast-1:123456789012:secret:dailyfetch/API_TOKEN-GhIjKl" }
 }
 
-# The inputs of terraform.tfvars.example.
+# The inputs of terraform.tfvars.example, all of them, so that a local
+# terraform.tfvars or *.auto.tfvars cannot change what is tested.
 variables {
-  aws_region          = "ap-northeast-1"
-  job_name            = "dailyfetch"
-  schedule_expression = "cron(30 2 * * ? *)"
-  schedule_timezone   = "Asia/Tokyo"
-  image_tag           = "v1"
-  api_secret_names    = ["API_TOKEN"]
-  environment         = { LOG_LEVEL = "info" }
-  alert_email         = "you@example.com"
+  aws_region                  = "ap-northeast-1"
+  job_name                    = "dailyfetch"
+  tags                        = { Owner = "me" }
+  schedule_expression         = "cron(30 2 * * ? *)"
+  schedule_timezone           = "Asia/Tokyo"
+  schedule_enabled            = true
+  retry_max_attempts          = 3
+  retry_max_event_age_seconds = 3600
+  image_tag                   = "v1"
+  cpu                         = 256
+  memory                      = 512
+  cpu_architecture            = "X86_64"
+  task_count                  = 1
+  use_fargate_spot            = false
+  stop_timeout_seconds        = 30
+  environment                 = { LOG_LEVEL = "info" }
+  container_insights          = false
+  api_secret_names            = ["API_TOKEN"]
+  existing_secret_arns        = {}
+  secrets_kms_key_arns        = []
+  secret_recovery_window_days = 7
+  ecr_keep_images             = 10
+  ecr_force_delete            = false
+  log_retention_days          = 30
+  alert_email                 = "you@example.com"
+  missed_run_window_hours     = 26
+  egress_tcp_ports            = [443, 5432]
 }
 
 ################################################################################

@@ -21,10 +21,36 @@ mock_provider "aws" {
   }
 }
 
+# Every input set, so that a local terraform.tfvars or *.auto.tfvars cannot
+# change what is tested; each run overrides what it is about.
 variables {
-  aws_region  = "us-east-1"
-  image_tag   = "abc1234"
-  alert_email = "ops@example.com"
+  aws_region                  = "us-east-1"
+  job_name                    = "dailyfetch"
+  tags                        = { Owner = "me" }
+  schedule_expression         = "cron(30 2 * * ? *)"
+  schedule_timezone           = "Asia/Tokyo"
+  schedule_enabled            = true
+  retry_max_attempts          = 3
+  retry_max_event_age_seconds = 3600
+  image_tag                   = "abc1234"
+  cpu                         = 256
+  memory                      = 512
+  cpu_architecture            = "X86_64"
+  task_count                  = 1
+  use_fargate_spot            = false
+  stop_timeout_seconds        = 30
+  environment                 = {}
+  container_insights          = false
+  api_secret_names            = []
+  existing_secret_arns        = {}
+  secrets_kms_key_arns        = []
+  secret_recovery_window_days = 7
+  ecr_keep_images             = 10
+  ecr_force_delete            = false
+  log_retention_days          = 30
+  alert_email                 = "ops@example.com"
+  missed_run_window_hours     = 26
+  egress_tcp_ports            = [443, 5432]
 }
 
 ################################################################################
