@@ -15,11 +15,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from dailyfetch.runner import run_job
 from support.cli import dailyfetch_exe, skip_or_fail
 from support.configs import fetch_table, ledger_rows, load, make_config
 from support.fakeapi import FakeAPI, make_records
-
-from dailyfetch.runner import run_job
 
 MACHINE_PG = os.environ.get("DAILYFETCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 DAY = date(2026, 11, 7)
