@@ -212,6 +212,10 @@ def tfvars(
     _guard(debug, action)
 
 
+# Commands that live in their own modules register themselves on ``app``.
+from dailyfetch import cli_report, cli_schedule  # noqa: E402, F401
+
+
 def main() -> None:
     """Entry point of the ``dailyfetch`` console script."""
     app()

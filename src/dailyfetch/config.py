@@ -46,6 +46,8 @@ class ScheduleConfig(_Section):
 
     expression: str = "cron(30 2 * * ? *)"
     timezone: str = "UTC"
+    catch_up: Literal["none", "latest", "all"] = "latest"
+    catch_up_days: Annotated[int, Field(ge=1, le=366)] = 7
 
     @field_validator("timezone")
     @classmethod
@@ -234,6 +236,18 @@ class DestinationConfig(_Section):
         return "merge" if self.primary_key else "append"
 
 
+NotifyEvent = Literal["failure", "recovery", "missed", "low_volume"]
+
+
+class NotifyConfig(_Section):
+    """``[notify]``: apprise URLs and the events that reach them."""
+
+    urls: list[str] = Field(default_factory=list)
+    on: list[NotifyEvent] = Field(default_factory=lambda: ["failure", "recovery"])
+    low_volume_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    low_volume_window: Annotated[int, Field(ge=2, le=365)] = 7
+
+
 class Config(_Section):
     """A whole ``dailyfetch.toml``."""
 
@@ -242,6 +256,7 @@ class Config(_Section):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     source: SourceConfig
     destination: DestinationConfig
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
 
 def template_fields(text: str, where: str = "value") -> list[str]:

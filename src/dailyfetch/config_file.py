@@ -27,7 +27,7 @@ DEFAULT_FILE = "dailyfetch.toml"
 _ENV_REF = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Strings later formatted with run variables: env values in them get their braces escaped.
 _TEMPLATE_PREFIXES = (("source", "url"), ("source", "params"), ("source", "headers"))
-_SECRET_PREFIXES = (("source", "headers"), ("database", "url"), ("source", "auth"))
+_SECRET_PREFIXES = (("source", "headers"), ("database", "url"), ("source", "auth"), ("notify", "urls"))
 
 
 def resolve_config_path(option: str | Path | None) -> Path:
