@@ -237,13 +237,14 @@ class DestinationConfig(_Section):
 
 
 NotifyEvent = Literal["failure", "recovery", "missed", "low_volume"]
+_DEFAULT_EVENTS: tuple[NotifyEvent, ...] = ("failure", "recovery")
 
 
 class NotifyConfig(_Section):
     """``[notify]``: apprise URLs and the events that reach them."""
 
     urls: list[str] = Field(default_factory=list)
-    on: list[NotifyEvent] = Field(default_factory=lambda: ["failure", "recovery"])
+    on: list[NotifyEvent] = Field(default_factory=lambda: list(_DEFAULT_EVENTS))
     low_volume_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.5
     low_volume_window: Annotated[int, Field(ge=2, le=365)] = 7
 
