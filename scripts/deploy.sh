@@ -13,6 +13,7 @@
 #                  the work tree has changes; tags are immutable in ECR)
 #   AUTO_APPROVE=1 apply without asking (CI)
 #   TF_BACKEND_S3=1  keep the state in S3 (CI): needs TF_STATE_BUCKET and AWS_REGION
+#   INFRA_DIR      the Terraform root module (default: infra)
 #   AWS_PROFILE / AWS_REGION and the usual AWS CLI settings
 set -euo pipefail
 
@@ -36,24 +37,25 @@ if [ -z "${IMAGE_TAG:-}" ]; then
   fi
 fi
 
-tf() { terraform -chdir=infra "$@"; }
+INFRA=${INFRA_DIR:-infra}
+tf() { terraform -chdir="$INFRA" "$@"; }
 
 # 1. The schedule, from the config (one source of truth).
 if command -v dailyfetch >/dev/null 2>&1; then
-  dailyfetch tfvars -c "$CONFIG" -o infra/dailyfetch.auto.tfvars.json
+  dailyfetch tfvars -c "$CONFIG" -o "$INFRA/dailyfetch.auto.tfvars.json"
 else
-  say "dailyfetch is not installed here; keeping infra/dailyfetch.auto.tfvars.json as it is (pip install . to refresh it)"
+  say "dailyfetch is not installed here; keeping $INFRA/dailyfetch.auto.tfvars.json as it is (pip install . to refresh it)"
 fi
 
 # 2. The image tag the stack runs, kept for later plain `terraform apply`s.
-printf '{\n  "image_tag": "%s"\n}\n' "$IMAGE_TAG" >infra/image.auto.tfvars.json
-say "image tag $IMAGE_TAG (written to infra/image.auto.tfvars.json)"
+printf '{\n  "image_tag": "%s"\n}\n' "$IMAGE_TAG" >"$INFRA/image.auto.tfvars.json"
+say "image tag $IMAGE_TAG (written to $INFRA/image.auto.tfvars.json)"
 
 # 3. terraform init, with the S3 backend in CI.
 INIT_ARGS=(-input=false)
 if [ "${TF_BACKEND_S3:-0}" = 1 ]; then
   [ -n "${TF_STATE_BUCKET:-}" ] && [ -n "${AWS_REGION:-}" ] || die "TF_BACKEND_S3=1 needs TF_STATE_BUCKET and AWS_REGION"
-  printf 'terraform {\n  backend "s3" {}\n}\n' >infra/backend_override.tf
+  printf 'terraform {\n  backend "s3" {}\n}\n' >"$INFRA/backend_override.tf"
   INIT_ARGS+=(-backend-config="bucket=$TF_STATE_BUCKET" -backend-config="key=dailyfetch/terraform.tfstate"
     -backend-config="region=$AWS_REGION" -backend-config="use_lockfile=true")
 fi

@@ -7,6 +7,7 @@ DAILYFETCH_INFRA_TESTS=1; elsewhere (the package's own test run) they skip.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -53,12 +54,11 @@ def terraform() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto_server on a free port, stopped at the end of the session."""
-    pytest.importorskip("moto")
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """Start a moto_server on a free port; yield its URL; stop it."""
     port = _free_port()
-    log = open(os.environ.get("MOTO_LOG", os.devnull), "wb")  # noqa: SIM115
+    log = open(os.environ.get("MOTO_LOG", os.devnull), "ab")  # noqa: SIM115
     # AWS managed policies (AmazonECSTaskExecutionRolePolicy) exist only when asked for.
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     proc = subprocess.Popen(
@@ -88,14 +88,11 @@ def moto_endpoint() -> Iterator[str]:
         log.close()
 
 
-@pytest.fixture(scope="session")
-def aws_env(moto_endpoint: str) -> dict[str, str]:
-    """Environment pointing the AWS provider and boto3 at moto, with dummy keys."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"
-    }
+def moto_env(endpoint: str) -> dict[str, str]:
+    """Environment pointing the AWS provider, the AWS CLI and boto3 at moto, with dummy keys."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_CA_BUNDLE"}
     env.update(
-        AWS_ENDPOINT_URL=moto_endpoint,
+        AWS_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_REGION=REGION,
@@ -104,6 +101,28 @@ def aws_env(moto_endpoint: str) -> dict[str, str]:
         TF_INPUT="0",
     )
     return env
+
+
+def copy_infra(workdir: Path) -> None:
+    """infra/*.tf into workdir, with terraform.tfvars.example as terraform.tfvars."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for tf in INFRA.glob("*.tf"):
+        shutil.copy(tf, workdir / tf.name)
+    shutil.copy(INFRA / "terraform.tfvars.example", workdir / "terraform.tfvars")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto_server on a free port for the whole session."""
+    pytest.importorskip("moto")
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def aws_env(moto_endpoint: str) -> dict[str, str]:
+    """Environment pointing the AWS provider and boto3 at the session's moto."""
+    return moto_env(moto_endpoint)
 
 
 @dataclass
@@ -154,9 +173,7 @@ def deployment(
 ) -> Iterator[Deployment]:
     """infra/ applied to moto with terraform.tfvars.example as terraform.tfvars."""
     workdir = tmp_path_factory.mktemp("infra")
-    for tf in INFRA.glob("*.tf"):
-        shutil.copy(tf, workdir / tf.name)
-    shutil.copy(INFRA / "terraform.tfvars.example", workdir / "terraform.tfvars")
+    copy_infra(workdir)
     run_terraform(workdir, aws_env, "init", "-input=false")
     run_terraform(workdir, aws_env, "apply", "-input=false", "-auto-approve")
     out = run_terraform(workdir, aws_env, "output", "-json")
