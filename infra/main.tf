@@ -19,8 +19,10 @@ provider "aws" {
 ################################################################################
 
 locals {
-  # Resource names: lower case, so that ECR accepts them.
-  name = lower(var.job_name)
+  # Resource names from the job name: lower case, '.' and runs of separators
+  # made a single '-', no separator at either end, at most 32 characters, so
+  # that ECR, ECS, SQS, IAM and the scheduler all accept them.
+  name = trim(substr(trim(replace(replace(lower(var.job_name), ".", "-"), "/[-_]{2,}/", "-"), "-_"), 0, 32), "-_")
 
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition

@@ -15,14 +15,15 @@ variable "aws_region" {
 }
 
 variable "job_name" {
-  description = "The job's name, from dailyfetch.toml (written by `dailyfetch tfvars`). Names every resource and is the `job` dimension of the job's metrics."
+  description = "The job's name, from dailyfetch.toml (written by `dailyfetch tfvars`): the `job` dimension of the job's metrics. Resource names use it lower-cased, with '.' and repeated separators turned into '-', cut to 32 characters."
   type        = string
   default     = "dailyfetch"
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", var.job_name))
-    error_message = "job_name must be 1 to 32 letters, digits, '-' or '_', starting with a letter or digit."
+    # The same rule as dailyfetch.toml's [job] name.
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,100}$", var.job_name)) && can(regex("[A-Za-z0-9]", var.job_name))
+    error_message = "job_name must be 1 to 100 letters, digits, '.', '-' or '_', with at least one letter or digit (the rule dailyfetch.toml applies)."
   }
 }
 

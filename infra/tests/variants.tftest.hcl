@@ -177,6 +177,31 @@ run "schedule_can_be_paused_and_other_sizes_and_windows_apply" {
 # Validations
 ################################################################################
 
+run "job_names_the_config_allows_become_valid_resource_names" {
+  command = plan
+
+  variables {
+    job_name = "_Weather.Daily__from-the-national-weather-service-v2"
+  }
+
+  assert {
+    condition     = aws_ecs_cluster.this.name == "weather-daily-from-the-national"
+    error_message = "Resource names must be lower case, without dots or doubled separators, at most 32 characters."
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.missed_run.dimensions["job"] == "_Weather.Daily__from-the-national-weather-service-v2"
+    error_message = "The metric dimension must be the job name exactly as the job reports it."
+  }
+}
+
+run "rejects_a_job_name_the_config_would_reject" {
+  command = plan
+  variables {
+    job_name = "weather daily"
+  }
+  expect_failures = [var.job_name]
+}
+
 run "rejects_a_memory_size_fargate_does_not_offer_for_the_cpu" {
   command = plan
   variables {
