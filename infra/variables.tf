@@ -60,6 +60,15 @@ variable "schedule_expression" {
     )
     error_message = "In an AWS cron expression exactly one of day-of-month (3rd field) and day-of-week (5th field) must be '?', e.g. cron(30 2 * * ? *)."
   }
+
+  validation {
+    # AWS: rate(1 day), rate(2 days); a mismatched unit is rejected at apply.
+    condition = !startswith(var.schedule_expression, "rate(") || try(
+      (tonumber(regex("^rate\\(([0-9]+) ", var.schedule_expression)[0]) == 1) == !endswith(var.schedule_expression, "s)"),
+      false
+    )
+    error_message = "In rate() the unit is singular for 1 and plural otherwise: rate(1 day), rate(12 hours)."
+  }
 }
 
 variable "schedule_timezone" {

@@ -243,6 +243,25 @@ run "rejects_a_malformed_rate" {
   expect_failures = [var.schedule_expression]
 }
 
+run "rejects_a_plural_unit_for_one" {
+  command = plan
+  variables {
+    schedule_expression = "rate(1 days)"
+  }
+  expect_failures = [var.schedule_expression]
+}
+
+run "accepts_rate_expressions" {
+  command = plan
+  variables {
+    schedule_expression = "rate(12 hours)"
+  }
+  assert {
+    condition     = aws_scheduler_schedule.this.schedule_expression == "rate(12 hours)"
+    error_message = "rate() expressions must be accepted."
+  }
+}
+
 run "rejects_a_time_zone_that_is_not_an_iana_name" {
   command = plan
   variables {
