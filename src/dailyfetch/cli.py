@@ -110,7 +110,7 @@ def run(
         result = run_job(
             cfg, logical_date=day, force=force, database_url=database_url, config_dir=path.resolve().parent
         )
-        if result.outcome == "failed":
+        if result.outcome in ("failed", "interrupted"):
             sys.stderr.write(f"Error: {result.error}\n")
         return result.exit_code
 

@@ -39,6 +39,31 @@ class JobConfig(_Section):
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")]
     logical_date: Literal["today", "yesterday"] = "yesterday"
     lease_seconds: Annotated[int, Field(ge=5, le=3600)] = 60
+    timeout: str | None = None
+    stop_grace: str = "25s"
+
+    @field_validator("timeout", "stop_grace")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        from dailyfetch.stopping import parse_duration
+
+        if value is not None and parse_duration(value) <= 0:
+            raise ValueError("must be positive")
+        return value
+
+    @property
+    def timeout_seconds(self) -> float | None:
+        """``timeout`` in seconds (``None``: no deadline)."""
+        from dailyfetch.stopping import parse_duration
+
+        return parse_duration(self.timeout) if self.timeout else None
+
+    @property
+    def stop_grace_seconds(self) -> float:
+        """``stop_grace`` in seconds."""
+        from dailyfetch.stopping import parse_duration
+
+        return parse_duration(self.stop_grace)
 
 
 class ScheduleConfig(_Section):
@@ -137,6 +162,42 @@ Pagination = Annotated[
 
 ParamValue = str | int | float | bool
 
+_AUTH_FIELDS = {
+    "bearer": ("token",),
+    "header": ("name", "value"),
+    "query": ("param", "value"),
+    "basic": ("username", "password"),
+    "oauth2_client_credentials": ("token_url", "client_id", "client_secret"),
+}
+
+
+class AuthConfig(_Section):
+    """``[source.auth]``: how requests authenticate; every secret from the environment."""
+
+    kind: Literal["bearer", "header", "query", "basic", "oauth2_client_credentials"]
+    token: str | None = None
+    name: str | None = None
+    value: str | None = None
+    param: str | None = None
+    username: str | None = None
+    password: str | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> AuthConfig:
+        needed = _AUTH_FIELDS[self.kind]
+        for key in needed:
+            if not getattr(self, key):
+                raise ValueError(f"{key}: required when kind = '{self.kind}'")
+        allowed = {"kind", *needed, *(("scope",) if self.kind == "oauth2_client_credentials" else ())}
+        for key in type(self).model_fields:
+            if key not in allowed and getattr(self, key) is not None:
+                raise ValueError(f"{key}: not used when kind = '{self.kind}'")
+        return self
+
 
 class SourceConfig(_Section):
     """``[source]``: a declarative REST endpoint or a Python function."""
@@ -155,6 +216,10 @@ class SourceConfig(_Section):
     max_pages: Annotated[int, Field(ge=1)] | None = None
     retry_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     retry_max_wait: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 1
+    requests_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    on_bad_record: Literal["fail", "skip"] = "fail"
+    auth: AuthConfig | None = None
 
     @field_validator("partitions")
     @classmethod

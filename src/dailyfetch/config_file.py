@@ -139,11 +139,13 @@ def _format_one(err: Any) -> str:
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return f"{'.'.join(loc)}: must be one of {expected} (got {err.get('input')!r})"
+    if kind == "value_error" and loc[-2:] in (["job", "timeout"], ["job", "stop_grace"]):
+        return f"{'.'.join(loc)}: {msg.removeprefix('Value error, ')}"
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
         # Model-level validators prefix the field themselves: "url: required ..."
         head, sep, rest = msg.partition(": ")
-        nests = len(loc) <= 1 or loc[-1] in ("columns", "partitions")
+        nests = len(loc) <= 1 or loc[-1] in ("columns", "partitions", "auth")
         if sep and nests and re.fullmatch(r"[\w.\-]+", head):
             return f"{'.'.join([*loc, head])}: {rest}"
         return f"{'.'.join(loc)}: {msg}"

@@ -60,6 +60,13 @@ class ClaimLostError(DailyfetchError):
 
 
 class RunInterrupted(DailyfetchError):
-    """The run stopped early (deadline or signal); progress is committed."""
+    """The run stopped early (deadline or signal); progress is committed.
+
+    ``exit_code`` is 143 after SIGTERM, 130 after SIGINT and 1 after a deadline.
+    """
 
     transient = True
+
+    def __init__(self, message: str, *, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -29,7 +29,7 @@ from dailyfetch.errors import ClaimLostError
 from dailyfetch.plan import RunPlan
 from dailyfetch.redact import redact, seal, unseal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS dailyfetch;
 CREATE TABLE IF NOT EXISTS dailyfetch.meta (version int NOT NULL);
@@ -69,6 +69,9 @@ CREATE TABLE IF NOT EXISTS dailyfetch.partitions (
     error text,
     PRIMARY KEY (run_id, key)
 );
+ALTER TABLE dailyfetch.partitions
+    ADD COLUMN IF NOT EXISTS bad_records bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS bad_sample jsonb;
 """
 
 Connection = psycopg.Connection[Any]
@@ -91,7 +94,7 @@ def ensure_ledger(conn: Connection) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('dailyfetch:ledger'))")
         conn.execute(_DDL)
         row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
-        if not row or row[0] is None:
+        if not row or row[0] is None or row[0] < SCHEMA_VERSION:
             conn.execute("INSERT INTO dailyfetch.meta (version) VALUES (%s)", (SCHEMA_VERSION,))
 
 
@@ -224,17 +227,41 @@ def save_progress(
     rows: int,
     pages: int,
     lease_seconds: int,
+    bad: int = 0,
+    bad_sample: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Record a batch's progress inside the batch's transaction; raise if the claim was lost."""
+    """Record a batch's progress inside the batch's transaction; raise if the claim was lost.
+
+    ``bad`` skipped records are added to the partition's count; ``bad_sample``
+    extends its capped sample (already redacted).
+    """
     sealed = seal(orjson.dumps(progress).decode())
+    sample = orjson.dumps(bad_sample).decode() if bad_sample else None
     result = conn.execute(
         "UPDATE dailyfetch.partitions SET progress = %s::jsonb, rows = rows + %s, pages = pages + %s, "
-        "lease_until = now() + make_interval(secs => %s), updated_at = now() "
+        "lease_until = now() + make_interval(secs => %s), updated_at = now(), bad_records = bad_records + %s, "
+        "bad_sample = CASE WHEN %s::jsonb IS NULL THEN bad_sample "
+        "  ELSE (SELECT jsonb_agg(e) FROM (SELECT e FROM jsonb_array_elements(coalesce(bad_sample, '[]'::jsonb) "
+        "  || %s::jsonb) e LIMIT 5) s) END "
         "WHERE run_id = %s AND key = %s AND claimed_by = %s AND status = 'running'",
-        (sealed, rows, pages, lease_seconds, run_id, key, worker),
+        (sealed, rows, pages, lease_seconds, bad, sample, sample, run_id, key, worker),
     )
     if result.rowcount != 1:
         raise ClaimLostError(f"partition {key!r} was taken over by another worker; batch rolled back")
+
+
+def reclaim(conn: Connection, run_id: int, key: str, worker: str) -> Claim | None:
+    """This worker's claim on ``key`` as the ledger now holds it (after a reconnect), or ``None``."""
+    with conn.transaction():
+        row = conn.execute(
+            "SELECT key, vars, progress, rows, attempts FROM dailyfetch.partitions "
+            "WHERE run_id = %s AND key = %s AND claimed_by = %s AND status = 'running'",
+            (run_id, key, worker),
+        ).fetchone()
+    if row is None:
+        return None
+    progress = orjson.loads(unseal(orjson.dumps(row[2]).decode())) if row[2] is not None else None
+    return Claim(key=row[0], values=row[1], progress=progress, rows=row[3], attempts=row[4])
 
 
 def reset_partition_rows(conn: Connection, run_id: int, key: str) -> None:

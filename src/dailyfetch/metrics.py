@@ -20,6 +20,9 @@ RUN_FAILED = "RunFailed"
 ROWS_WRITTEN = "RowsWritten"
 DURATION_SECONDS = "DurationSeconds"
 PARTITIONS_DONE = "PartitionsDone"
+HTTP_REQUESTS = "HttpRequests"
+HTTP_RETRIES = "HttpRetries"
+HTTP_429 = "Http429"
 
 _UNITS = {
     RUN_SUCCEEDED: "Count",
@@ -27,6 +30,9 @@ _UNITS = {
     ROWS_WRITTEN: "Count",
     DURATION_SECONDS: "Seconds",
     PARTITIONS_DONE: "Count",
+    HTTP_REQUESTS: "Count",
+    HTTP_RETRIES: "Count",
+    HTTP_429: "Count",
 }
 
 
@@ -56,6 +62,7 @@ def emit_run_metrics(
     rows: int,
     duration: float,
     partitions_done: int,
+    extra: dict[str, float] | None = None,
     stream: TextIO | None = None,
 ) -> None:
     """Write the end-of-run EMF line to stdout."""
@@ -65,6 +72,7 @@ def emit_run_metrics(
         ROWS_WRITTEN: rows,
         DURATION_SECONDS: round(duration, 3),
         PARTITIONS_DONE: partitions_done,
+        **(extra or {}),
     }
     out = stream or sys.stdout
     out.write(emf_line(job, values).decode() + "\n")

@@ -1,10 +1,10 @@
-"""Run a job for one logical date: claim partitions, fetch pages, commit batches.
+"""Run a job for one logical date: open the run, let workers claim partitions, report.
 
-The whole exactly-once argument is in :func:`_flush`: a batch's rows and its
-partition's progress (the source state to resume after the batch) commit in one
-transaction, and that transaction re-checks this worker's claim. A crash at any
-point loses at most the uncommitted batch, which the next run fetches again
-from the committed progress.
+A run is shared by every worker that joins it: threads of this process
+(``[source] concurrency``), other processes (``run --workers N``), other hosts
+(ECS ``task_count``). Each worker claims one partition at a time from the
+ledger and processes it with :class:`~dailyfetch.partition.PartitionWorker`; the
+worker that completes the last partition marks the run succeeded.
 """
 
 from __future__ import annotations
@@ -18,26 +18,26 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import psycopg
 import structlog
 
-from dailyfetch import ledger
+from dailyfetch import ledger, metrics
 from dailyfetch.config import Config
 from dailyfetch.database import EMBEDDED, connect, resolve_database_url, start_embedded
-from dailyfetch.errors import ClaimLostError, DailyfetchError, DatabaseUnavailableError, LoadError
+from dailyfetch.errors import ClaimLostError, DailyfetchError, DatabaseUnavailableError, RunInterrupted
+from dailyfetch.fetch.auth import build_auth
+from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.http import build_client
-from dailyfetch.fetch.python import fetch_python_pages, load_function
-from dailyfetch.fetch.rest import fetch_rest_pages
-from dailyfetch.fetch.source import FetchContext, PageIterator, Record
-from dailyfetch.load import columns as cols
-from dailyfetch.load import writer
 from dailyfetch.metrics import emit_run_metrics
+from dailyfetch.observe import NullObserver, RunObserver
+from dailyfetch.partition import PartitionWorker
 from dailyfetch.plan import RunPlan, plan_run
 from dailyfetch.redact import redact
+from dailyfetch.stopping import StopToken, stop_on_signals
 
 Outcome = Literal["succeeded", "already_succeeded", "in_progress_elsewhere", "failed", "interrupted"]
 log = structlog.get_logger("dailyfetch")
+RECONNECT_SECONDS = 60.0
 
 
 @dataclass
@@ -51,145 +51,238 @@ class RunResult:
     duration: float = 0.0
     error: str | None = None
     run_id: int | None = None
-
-    @property
-    def exit_code(self) -> int:
-        """0 when the date is done or being done elsewhere, 1 when this run failed."""
-        if self.outcome == "interrupted":
-            return 1
-        return 1 if self.outcome == "failed" else 0
+    exit_code: int = 0
 
 
 @dataclass
-class _Worker:
-    config: Config
-    plan: RunPlan
-    conn: psycopg.Connection[Any]
-    run_id: int
-    worker: str
-    client: httpx.Client
-    config_dir: Path | None
-    spec: writer.TableSpec = field(init=False)
-    into: str = field(init=False)
-    columns: dict[str, str] = field(default_factory=dict)
+class _Shared:
+    """State the worker threads of one process share."""
+
+    url: str
+    exclude: list[str] = field(default_factory=list)
+    failure: BaseException | None = None
+    interrupted: RunInterrupted | None = None
     finished_run: bool = False
+    done: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __post_init__(self) -> None:
-        dest = self.config.destination
-        self.spec = writer.TableSpec(
-            schema=dest.schema_,
-            table=dest.table,
-            primary_key=list(dest.primary_key),
-            mode=dest.write_mode,
-            declared=dict(dest.columns),
-        )
-        replace = self.spec.mode == "replace"
-        self.into = writer.shadow_name(dest.table, self.run_id) if replace else dest.table
 
-    def process(self, claim: ledger.Claim) -> None:
-        bound = log.bind(job=self.plan.job, date=self.plan.logical_date.isoformat(), partition=claim.key)
-        bound.info("partition.started", attempt=claim.attempts, resumed=claim.progress is not None)
-        started = time.monotonic()
-        if self.spec.mode == "replace":
-            writer.prepare_shadow(self.conn, self.spec, self.into)
-        self.columns = writer.read_columns(self.conn, self.spec.schema, self.into) or {}
-        self.conn.commit()
-        rows = 0
-        if claim.progress is not None and claim.progress.get("done"):
-            rows += self._flush([], claim, claim.progress, pages=0, fresh=False, final=True)
-        else:
-            fresh = claim.progress is None
-            buffer: list[Record] = []
-            pages, resume = 0, claim.progress or {}
-            batch_size = self.config.destination.batch_size
-            for page in self._pages(claim):
-                buffer.extend(page.records)
-                pages += 1
-                resume = page.resume
-                if len(buffer) >= batch_size and not resume.get("done"):
-                    rows += self._flush(buffer, claim, resume, pages=pages, fresh=fresh, final=False)
-                    buffer, pages, fresh = [], 0, False
-            rows += self._flush(buffer, claim, {"done": True}, pages=pages, fresh=fresh, final=True)
-        bound.info("partition.done", rows=rows, seconds=round(time.monotonic() - started, 3))
+def run_job(
+    config: Config,
+    *,
+    logical_date: date | None = None,
+    force: bool = False,
+    database_url: str | None = None,
+    config_dir: Path | None = None,
+    observer: RunObserver | None = None,
+) -> RunResult:
+    """Run ``config``'s job for one logical date and return what happened."""
+    started = time.monotonic()
+    plan = plan_run(config, logical_date)
+    url, _origin = resolve_database_url(database_url, config.database.url)
+    if url == EMBEDDED:
+        url = start_embedded()
+    stop = StopToken(config.job.timeout_seconds)
+    source = config.source
+    control = FetchControl.create(
+        concurrency=source.concurrency,
+        requests_per_second=source.requests_per_second,
+        stop=stop,
+        observer=observer or NullObserver(),
+    )
+    conn = connect(url)
+    try:
+        ledger.ensure_ledger(conn)
+        run, already = ledger.open_run(conn, plan, force=force)
+    finally:
+        conn.close()
+    bound = log.bind(job=plan.job, date=plan.logical_date.isoformat(), run_id=run.id)
+    if already:
+        bound.info("run.skipped", reason="already succeeded", hint="use --force to fetch it again")
+        return RunResult(plan.job, plan.logical_date, "already_succeeded", run_id=run.id)
+    bound.info("run.started", partitions=len(plan.partitions), generation=run.generation)
+    control.observer.run_started(plan.job, plan.logical_date, len(plan.partitions))
+    shared = _Shared(url)
+    worker_name = ledger.worker_id()
+    auth = build_auth(source.auth)
+    with build_client(
+        connect_timeout=source.connect_timeout, read_timeout=source.read_timeout, auth=auth
+    ) as client:
+        with stop_on_signals(stop, grace=config.job.stop_grace_seconds, abort=client.close):
+            with _heartbeat(url, worker_name, config.job.lease_seconds):
+                threads = max(1, min(source.concurrency, len(plan.partitions)))
 
-    def _pages(self, claim: ledger.Claim) -> PageIterator:
-        variables = self.plan.variables(self._partition(claim))
-        source = self.config.source
-        if source.kind == "rest":
-            return fetch_rest_pages(source, self.client, variables, claim.progress)
-        assert source.function is not None
-        function = load_function(source.function, self.config_dir)
-        ctx = FetchContext(
-            date=self.plan.logical_date,
-            partition=dict(claim.values),
-            client=self.client,
-            variables=variables,
-            log=log.bind(job=self.plan.job, partition=claim.key),
-        )
-        return fetch_python_pages(function, ctx, claim.progress)
+                def work() -> None:
+                    _claim_loop(config, plan, run.id, worker_name, client, control, config_dir, shared)
 
-    def _partition(self, claim: ledger.Claim) -> Any:
-        from dailyfetch.plan import Partition
+                if threads == 1:
+                    work()
+                else:
+                    pool = [
+                        threading.Thread(target=work, name=f"dailyfetch-worker-{i}") for i in range(threads)
+                    ]
+                    for thread in pool:
+                        thread.start()
+                    for thread in pool:
+                        thread.join()
+    return _report(config, plan, run.id, shared, control, time.monotonic() - started, bound)
 
-        return Partition(dict(claim.values))
 
-    def _flush(
-        self,
-        buffer: list[Record],
-        claim: ledger.Claim,
-        resume: dict[str, Any],
-        *,
-        pages: int,
-        fresh: bool,
-        final: bool,
-    ) -> int:
-        spec = self.spec
-        records = writer.dedupe(buffer, spec.primary_key) if spec.primary_key else buffer
-        observed = cols.observe(records)
-        if any(name not in self.columns for name, types in observed.items() if cols.infer_type(types)):
-            self.columns = writer.prepare_table(self.conn, spec, self.into, observed)
-        names = [n for n in observed if n in self.columns]
-        writer.check_values(records, observed, self.columns, spec.primary_key)
-        lease = self.config.job.lease_seconds
+def _claim_loop(
+    config: Config,
+    plan: RunPlan,
+    run_id: int,
+    worker_name: str,
+    client: Any,
+    control: FetchControl,
+    config_dir: Path | None,
+    shared: _Shared,
+) -> None:
+    conn = connect(shared.url)
+    worker = PartitionWorker(config, plan, conn, run_id, worker_name, client, control, shared.url, config_dir)
+    lease = config.job.lease_seconds
+    try:
+        while shared.failure is None and shared.interrupted is None and not control.stop.requested:
+            with shared.lock:
+                claim = ledger.claim_partition(worker.conn, run_id, worker_name, lease, shared.exclude)
+                if claim is None:
+                    break
+                shared.exclude.append(claim.key)
+            _process(worker, claim, shared)
+    except (DailyfetchError, psycopg.Error) as exc:  # the ledger itself failed
+        with shared.lock:
+            shared.failure = shared.failure or exc
+    finally:
+        with shared.lock:
+            shared.finished_run = shared.finished_run or worker.finished_run
+        worker.conn.close()
+
+
+def _process(worker: PartitionWorker, claim: ledger.Claim, shared: _Shared) -> None:
+    """Process one claim; reconnect and resume from committed progress if the database drops."""
+    current: ledger.Claim | None = claim
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    while current is not None:
         try:
-            with self.conn.transaction():
-                tags = None
-                if spec.mode == "append":
-                    tags = (self.plan.logical_date, claim.key)
-                    if fresh:
-                        writer.delete_partition_rows(self.conn, spec, self.into, *tags)
-                if fresh:
-                    ledger.reset_partition_rows(self.conn, self.run_id, claim.key)
-                written = writer.write_batch(
-                    self.conn, spec, self.into, records, self.columns, names, tags=tags
-                )
-                ledger.save_progress(
-                    self.conn, self.run_id, claim.key, self.worker, resume,
-                    rows=written, pages=pages, lease_seconds=lease,
-                )  # fmt: skip
-                if final:
-                    ledger.lock_run(self.conn, self.run_id)
-                    if ledger.complete_partition(self.conn, self.run_id, claim.key, self.worker):
-                        if spec.mode == "replace":
-                            writer.swap_in(self.conn, spec, self.into)
-                        ledger.finish_run(self.conn, self.run_id)
-                        self.finished_run = True
-        except psycopg.errors.DataError as exc:
-            bad = cols.find_bad_value(records, self.columns, spec.primary_key)
-            raise bad or LoadError(f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}") from None
-        except (psycopg.errors.IntegrityError, psycopg.errors.ProgrammingError) as exc:
-            raise LoadError(f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}") from None
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailableError(f"lost the database connection: {_pg_message(exc)}") from None
-        structlog.get_logger("dailyfetch").debug(
-            "batch.committed", partition=claim.key, rows=written, final=final
+            worker.process(current)
+            with shared.lock:
+                shared.done += 1
+            worker.control.observer.partition_finished(claim.key, "succeeded")
+            return
+        except ClaimLostError as exc:
+            log.warning("partition.lost", partition=claim.key, error=str(exc))
+            return
+        except RunInterrupted as exc:
+            with shared.lock:
+                shared.interrupted = shared.interrupted or exc
+            _release(worker, claim.key, "interrupted", exc)
+            return
+        except DatabaseUnavailableError as exc:
+            if time.monotonic() > deadline:
+                _fail(worker, claim.key, shared, exc)
+                return
+            log.warning("database.reconnecting", partition=claim.key, error=str(exc))
+            current = _reconnect(worker, claim.key, deadline)
+            if current is None:
+                log.warning("partition.lost", partition=claim.key, error="claim gone after reconnecting")
+        except (DailyfetchError, psycopg.Error) as exc:
+            _fail(worker, claim.key, shared, exc)
+            return
+
+
+def _reconnect(worker: PartitionWorker, key: str, deadline: float) -> ledger.Claim | None:
+    while True:
+        try:
+            worker.conn.close()
+            worker.conn = connect(worker.url, attempts=1)
+            return ledger.reclaim(worker.conn, worker.run_id, key, worker.worker)
+        except (DailyfetchError, psycopg.Error):
+            if time.monotonic() > deadline:
+                raise DatabaseUnavailableError("the database did not come back within 60 s") from None
+            worker.control.stop.sleep(1.0)
+
+
+def _fail(worker: PartitionWorker, key: str, shared: _Shared, exc: BaseException) -> None:
+    with shared.lock:
+        shared.failure = shared.failure or exc
+    _release(worker, key, "failed", exc)
+    worker.control.observer.partition_finished(key, "failed")
+
+
+def _release(worker: PartitionWorker, key: str, status: str, exc: BaseException) -> None:
+    for _ in range(2):
+        try:
+            if worker.conn.closed:
+                worker.conn = connect(worker.url, attempts=3)
+            if worker.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                worker.conn.rollback()
+            ledger.stop_partition(worker.conn, worker.run_id, key, worker.worker, status, exc)
+            return
+        except (DailyfetchError, psycopg.Error) as err:
+            log.warning("ledger.update_failed", error=redact(str(err)))
+            worker.conn.close()
+
+
+def _report(
+    config: Config,
+    plan: RunPlan,
+    run_id: int,
+    shared: _Shared,
+    control: FetchControl,
+    duration: float,
+    bound: Any,
+) -> RunResult:
+    rows = _ledger_call(shared.url, lambda c: ledger.run_rows(c, run_id), 0)
+    stats = control.stats
+    http: dict[str, float] = {
+        metrics.HTTP_REQUESTS: stats.http_requests,
+        metrics.HTTP_RETRIES: stats.http_retries,
+        metrics.HTTP_429: stats.http_429,
+    }
+    summary = {"rows": rows, "seconds": round(duration, 3), "pages": stats.pages, "requests": stats.http_requests,
+               "retries": stats.http_retries}  # fmt: skip
+    error = shared.failure or shared.interrupted
+    if error is not None:
+        status: Outcome = "failed" if shared.failure is not None else "interrupted"
+        _ledger_call(shared.url, lambda c: ledger.stop_run(c, run_id, status, error), None)
+        message = redact(str(error))
+        bound.error("run.finished", status=status, error=message, error_class=type(error).__name__, **summary)
+        emit_run_metrics(
+            plan.job, succeeded=False, rows=rows, duration=duration, partitions_done=shared.done, extra=http
         )
-        return written
+        control.observer.run_finished(status, rows)
+        code = control.stop.exit_code if status == "interrupted" else 1
+        return RunResult(plan.job, plan.logical_date, status, rows, duration, message, run_id, code)
+    if shared.finished_run:
+        bound.info("run.finished", status="succeeded", **summary)
+        emit_run_metrics(
+            plan.job, succeeded=True, rows=rows, duration=duration, partitions_done=shared.done, extra=http
+        )
+        control.observer.run_finished("succeeded", rows)
+        return RunResult(plan.job, plan.logical_date, "succeeded", rows, duration, None, run_id)
+    bound.info(
+        "run.finished",
+        status="in_progress_elsewhere",
+        note="other workers hold the remaining partitions",
+        **summary,
+    )
+    control.observer.run_finished("in_progress_elsewhere", rows)
+    return RunResult(plan.job, plan.logical_date, "in_progress_elsewhere", rows, duration, None, run_id)
 
 
-def _pg_message(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return redact(lines[0] if lines else type(exc).__name__)
+def _ledger_call(url: str, call: Any, default: Any) -> Any:
+    try:
+        conn = connect(url, attempts=10)
+    except DailyfetchError as exc:
+        log.warning("ledger.update_failed", error=redact(str(exc)))
+        return default
+    try:
+        return call(conn)
+    except psycopg.Error as exc:
+        log.warning("ledger.update_failed", error=redact(str(exc)))
+        return default
+    finally:
+        conn.close()
 
 
 @contextmanager
@@ -205,7 +298,9 @@ def _heartbeat(url: str, worker: str, lease_seconds: int) -> Iterator[None]:
                     conn = connect(url, attempts=1)
                 ledger.heartbeat(conn, worker, lease_seconds)
             except (DailyfetchError, psycopg.Error) as exc:
-                log.warning("lease.heartbeat_failed", error=str(exc))
+                log.warning("lease.heartbeat_failed", error=redact(str(exc)))
+                if conn is not None:
+                    conn.close()
                 conn = None
         if conn is not None:
             conn.close()
@@ -217,120 +312,3 @@ def _heartbeat(url: str, worker: str, lease_seconds: int) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=5)
-
-
-def run_job(
-    config: Config,
-    *,
-    logical_date: date | None = None,
-    force: bool = False,
-    database_url: str | None = None,
-    config_dir: Path | None = None,
-) -> RunResult:
-    """Run ``config``'s job for one logical date and return what happened."""
-    started = time.monotonic()
-    plan = plan_run(config, logical_date)
-    url, _origin = resolve_database_url(database_url, config.database.url)
-    if url == EMBEDDED:
-        url = start_embedded()
-    conn = connect(url)
-    try:
-        ledger.ensure_ledger(conn)
-        run, already = ledger.open_run(conn, plan, force=force)
-        bound = log.bind(job=plan.job, date=plan.logical_date.isoformat(), run_id=run.id)
-        if already:
-            bound.info("run.skipped", reason="already succeeded", hint="use --force to fetch it again")
-            return RunResult(plan.job, plan.logical_date, "already_succeeded", run_id=run.id)
-        bound.info("run.started", partitions=len(plan.partitions), generation=run.generation)
-        return _work(config, plan, conn, run.id, url, config_dir, started, bound)
-    finally:
-        conn.close()
-
-
-def _work(
-    config: Config,
-    plan: RunPlan,
-    conn: psycopg.Connection[Any],
-    run_id: int,
-    url: str,
-    config_dir: Path | None,
-    started: float,
-    bound: Any,
-) -> RunResult:
-    worker_name = ledger.worker_id()
-    source = config.source
-    attempted: list[str] = []
-    failure: BaseException | None = None
-    status: Outcome = "succeeded"
-    with build_client(connect_timeout=source.connect_timeout, read_timeout=source.read_timeout) as client:
-        worker = _Worker(config, plan, conn, run_id, worker_name, client, config_dir)
-        with _heartbeat(url, worker_name, config.job.lease_seconds):
-            while failure is None:
-                claim = ledger.claim_partition(conn, run_id, worker_name, config.job.lease_seconds, attempted)
-                if claim is None:
-                    break
-                attempted.append(claim.key)
-                try:
-                    worker.process(claim)
-                except ClaimLostError as exc:
-                    bound.warning("partition.lost", partition=claim.key, error=str(exc))
-                except (DailyfetchError, psycopg.Error) as exc:
-                    failure, status = exc, "failed"
-                    _release(conn, run_id, claim.key, worker_name, "failed", exc)
-                except (KeyboardInterrupt, SystemExit) as exc:
-                    failure, status = exc, "interrupted"
-                    _release(conn, run_id, claim.key, worker_name, "interrupted", _Interrupted(exc))
-                    break
-    duration = time.monotonic() - started
-    rows = _safe_rows(conn, run_id)
-    done = len(attempted) if failure is None else len(attempted) - 1
-    if failure is not None:
-        error = failure if isinstance(failure, Exception) else _Interrupted(failure)
-        _stop(conn, run_id, status, error)
-        message = redact(str(error))
-        bound.error("run.finished", status=status, rows=rows, seconds=round(duration, 3), error=message,
-                    error_class=type(error).__name__)  # fmt: skip
-        emit_run_metrics(plan.job, succeeded=False, rows=rows, duration=duration, partitions_done=done)
-        if isinstance(failure, KeyboardInterrupt | SystemExit):
-            raise failure
-        return RunResult(plan.job, plan.logical_date, status, rows, duration, message, run_id)
-    if worker.finished_run:
-        bound.info("run.finished", status="succeeded", rows=rows, seconds=round(duration, 3))
-        emit_run_metrics(plan.job, succeeded=True, rows=rows, duration=duration, partitions_done=done)
-        return RunResult(plan.job, plan.logical_date, "succeeded", rows, duration, None, run_id)
-    bound.info("run.finished", status="in_progress_elsewhere", rows=rows, seconds=round(duration, 3),
-               note="other workers hold the remaining partitions")  # fmt: skip
-    return RunResult(plan.job, plan.logical_date, "in_progress_elsewhere", rows, duration, None, run_id)
-
-
-class _Interrupted(DailyfetchError):
-    def __init__(self, cause: BaseException) -> None:
-        name = "SIGINT" if isinstance(cause, KeyboardInterrupt) else "a stop signal"
-        super().__init__(f"interrupted by {name}; committed progress is kept and the next run resumes")
-
-
-def _release(
-    conn: psycopg.Connection[Any], run_id: int, key: str, worker: str, status: str, exc: BaseException
-) -> None:
-    try:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
-        ledger.stop_partition(conn, run_id, key, worker, status, exc)
-    except psycopg.Error as err:
-        log.warning("ledger.update_failed", error=_pg_message(err))
-
-
-def _stop(conn: psycopg.Connection[Any], run_id: int, status: str, exc: BaseException) -> None:
-    try:
-        ledger.stop_run(conn, run_id, status, exc)
-    except psycopg.Error as err:
-        log.warning("ledger.update_failed", error=_pg_message(err))
-
-
-def _safe_rows(conn: psycopg.Connection[Any], run_id: int) -> int:
-    try:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
-        return ledger.run_rows(conn, run_id)
-    except psycopg.Error:
-        return 0

@@ -141,7 +141,7 @@ def test_a_value_that_does_not_fit_fails_naming_column_and_key(db_url: str) -> N
     assert "'n'" in result.error and "bigint" in result.error and "2026-11-02-x" in result.error
     assert len(fetch_table(db_url)) == 5
     status = ledger_rows(db_url, "SELECT status, error_class FROM dailyfetch.runs ORDER BY id DESC LIMIT 1")
-    assert status == [("failed", "LoadError")]
+    assert status == [("failed", "BadValueError")]
 
 
 def test_float_into_bigint_is_not_truncated(db_url: str) -> None:

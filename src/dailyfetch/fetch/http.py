@@ -3,27 +3,31 @@
 One :class:`httpx.Client` per run is created by :func:`build_client` and passed
 down, so tests can hand in their own transport. :func:`send` performs one
 logical request: it retries connection errors, timeouts, 408, 429 and 5xx with
-exponential backoff and jitter (via ``stamina``), honours ``Retry-After``, and
-never retries any other 4xx. A host whose name does not resolve fails at once:
+exponential backoff and jitter (via ``tenacity``), honours ``Retry-After``, and
+never retries any other 4xx. :func:`retries_for_testing` makes retries instant. A host whose name does not resolve fails at once:
 that is an offline machine or a typo, not a blip.
 """
 
 from __future__ import annotations
 
 import email.utils
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import orjson
-import stamina
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity.wait import wait_random_exponential
 
 from dailyfetch import __version__
 from dailyfetch.errors import SourceError, TransientSourceError
+from dailyfetch.fetch.control import FetchControl
 from dailyfetch.redact import mask_url, redact
 
-RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _BODY_PREVIEW = 120
 
 
@@ -37,14 +41,34 @@ class RetryPolicy:
     wait_max: float = 30.0
 
 
-def build_client(*, connect_timeout: float, read_timeout: float) -> httpx.Client:
+_testing: RetryPolicy | None = None
+
+
+@contextmanager
+def retries_for_testing(attempts: int = 3) -> Iterator[None]:
+    """Test mode: retry at most ``attempts`` times, with no waiting at all."""
+    global _testing
+    previous, _testing = (
+        _testing,
+        RetryPolicy(attempts=attempts, timeout=3600.0, wait_initial=0.0, wait_max=0.0),
+    )
+    try:
+        yield
+    finally:
+        _testing = previous
+
+
+def build_client(
+    *, connect_timeout: float, read_timeout: float, auth: httpx.Auth | None = None
+) -> httpx.Client:
     """A client with separate connect and read timeouts and connection reuse."""
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
     return httpx.Client(
         timeout=timeout,
+        auth=auth,
         follow_redirects=True,
         headers={"User-Agent": f"dailyfetch/{__version__}", "Accept": "application/json"},
-        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
     )
 
 
@@ -61,7 +85,8 @@ def describe_request(url: str, params: dict[str, Any] | None = None) -> str:
     return mask_url(str(merge_params(url, params)))
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds, given as seconds or as an HTTP date."""
     value = response.headers.get("Retry-After")
     if not value:
         return None
@@ -78,15 +103,10 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class _RetryableResponse(TransientSourceError):
-    def __init__(self, message: str, wait: float | None) -> None:
+    def __init__(self, message: str, status: int, wait: float | None) -> None:
         super().__init__(message)
+        self.status = status
         self.wait = wait
-
-
-def _backoff_hook(exc: Exception) -> bool | float:
-    if isinstance(exc, _RetryableResponse) and exc.wait is not None:
-        return exc.wait
-    return isinstance(exc, TransientSourceError)
 
 
 def send(
@@ -97,19 +117,50 @@ def send(
     params: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
     policy: RetryPolicy | None = None,
+    control: FetchControl | None = None,
 ) -> httpx.Response:
-    """Send one request with retries; return a 2xx response or raise a :class:`SourceError`."""
-    policy = policy or RetryPolicy()
-    for attempt in stamina.retry_context(
-        on=_backoff_hook,
-        attempts=policy.attempts,
-        timeout=policy.timeout,
-        wait_initial=policy.wait_initial,
-        wait_max=policy.wait_max,
-    ):
+    """Send one request with retries; return a 2xx response or raise a :class:`SourceError`.
+
+    Connection errors, timeouts, 408, 429 and 5xx are retried with exponential
+    backoff and full jitter (``tenacity``), waiting what ``Retry-After`` asks when
+    it is longer. Waits sleep on the run's stop token, so a deadline or SIGTERM
+    ends them at once. The rate limit and the in-flight cap apply to every attempt.
+    """
+    policy = _testing or policy or RetryPolicy()
+    control = control or FetchControl()
+    backoff = wait_random_exponential(multiplier=policy.wait_initial, max=policy.wait_max)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        chosen = 0.0 if _testing else backoff(state)
+        if isinstance(exc, _RetryableResponse) and exc.wait is not None and not _testing:
+            chosen = max(chosen, exc.wait)
+        return chosen
+
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.timeout),
+        wait=wait,
+        retry=retry_if_exception_type(TransientSourceError),
+        sleep=control.stop.sleep,
+        before_sleep=lambda state: _count_retry(control, state),
+        reraise=True,
+    )
+    for attempt in retrying:
         with attempt:
-            return _send_once(client, method, url, params=params, headers=headers)
+            control.stop.check()
+            if control.limiter is not None:
+                control.limiter.acquire(control.stop)
+            with control.slots:
+                control.stats.count_request()
+                return _send_once(client, method, url, params=params, headers=headers)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _count_retry(control: FetchControl, state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    status = exc.status if isinstance(exc, _RetryableResponse) else None
+    control.stats.count_retry(status)
+    control.observer.http_retry(status)
 
 
 def _send_once(
@@ -148,7 +199,7 @@ def _send_once(
     shown = mask_url(str(response.request.url))
     message = f"HTTP {status} {response.reason_phrase} from {shown}: {body_preview(response)}"
     if status in RETRYABLE_STATUS:
-        raise _RetryableResponse(message, _retry_after(response))
+        raise _RetryableResponse(message, status, retry_after(response))
     raise SourceError(message)
 
 

@@ -111,12 +111,20 @@ def _json_name(kind: type) -> str:
     }.get(kind, kind.__name__)
 
 
+class BadValueError(LoadError):
+    """A value its column cannot store; ``index`` is the record's position in the batch."""
+
+    def __init__(self, message: str, *, index: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.index = index
+
+
 def find_bad_value(
     records: Sequence[dict[str, Any]],
     columns: dict[str, str],
     primary_key: Sequence[str],
-) -> LoadError | None:
-    """The first value in ``records`` its column cannot store, as a :class:`LoadError`."""
+) -> BadValueError | None:
+    """The first value in ``records`` its column cannot store, as a :class:`BadValueError`."""
     for index, record in enumerate(records):
         for name, value in record.items():
             pg_type = columns.get(name)
@@ -124,8 +132,9 @@ def find_bad_value(
                 continue
             problem = _value_problem(pg_type, value)
             if problem:
-                return LoadError(
+                return BadValueError(
                     f"column {name!r} ({pg_type}) cannot store {problem} in row {describe_key(record, primary_key, index)}",
+                    index=index,
                     hint="declare the column's type in [destination.columns] or fix the source",
                 )
     return None

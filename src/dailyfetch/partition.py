@@ -1,0 +1,237 @@
+"""Process one claimed partition: fetch its pages, write them in batches, commit progress.
+
+The exactly-once argument lives in :meth:`PartitionWorker._flush`: a batch's
+rows and the partition's progress (the source state to resume after the batch)
+commit in one transaction that also re-checks this worker's claim. A crash at
+any point loses at most the uncommitted batch, which the next run fetches again
+from the committed progress.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import psycopg
+import structlog
+
+from dailyfetch import ledger
+from dailyfetch.config import Config
+from dailyfetch.errors import DatabaseUnavailableError, LoadError, RunInterrupted, SourceError
+from dailyfetch.fetch.control import FetchControl
+from dailyfetch.fetch.python import fetch_python_pages, load_function
+from dailyfetch.fetch.rest import fetch_rest_pages
+from dailyfetch.fetch.source import FetchContext, PageIterator, Record
+from dailyfetch.load import columns as cols
+from dailyfetch.load import writer
+from dailyfetch.plan import Partition, RunPlan
+from dailyfetch.redact import redact
+
+log = structlog.get_logger("dailyfetch")
+BAD_SAMPLE_SIZE = 5
+
+
+@dataclass
+class BadRecords:
+    """Records skipped under ``on_bad_record = "skip"``: a count and a capped sample."""
+
+    count: int = 0
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, record: Any, reason: str) -> None:
+        """Count one bad record and keep it in the sample while there is room."""
+        self.count += 1
+        if len(self.sample) < BAD_SAMPLE_SIZE:
+            text = redact(orjson.dumps(record, default=str).decode())[:500]
+            self.sample.append({"reason": redact(reason), "record": text})
+
+
+@dataclass
+class PartitionWorker:
+    """Everything one worker needs to process partitions of one run."""
+
+    config: Config
+    plan: RunPlan
+    conn: psycopg.Connection[Any]
+    run_id: int
+    worker: str
+    client: httpx.Client
+    control: FetchControl
+    url: str
+    config_dir: Path | None = None
+    finished_run: bool = False
+    spec: writer.TableSpec = field(init=False)
+    into: str = field(init=False)
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        dest = self.config.destination
+        self.spec = writer.TableSpec(
+            schema=dest.schema_,
+            table=dest.table,
+            primary_key=list(dest.primary_key),
+            mode=dest.write_mode,
+            declared=dict(dest.columns),
+        )
+        replace = self.spec.mode == "replace"
+        self.into = writer.shadow_name(dest.table, self.run_id) if replace else dest.table
+
+    def process(self, claim: ledger.Claim) -> int:
+        """Fetch and commit ``claim``'s partition to the end; return the rows written now."""
+        bound = log.bind(job=self.plan.job, date=self.plan.logical_date.isoformat(), partition=claim.key)
+        bound.info("partition.started", attempt=claim.attempts, resumed=claim.progress is not None)
+        self.control.observer.partition_started(claim.key, claim.rows)
+        started = time.monotonic()
+        if self.spec.mode == "replace":
+            writer.prepare_shadow(self.conn, self.spec, self.into)
+        self.columns = writer.read_columns(self.conn, self.spec.schema, self.into) or {}
+        self.conn.commit()
+        bad = BadRecords()
+        rows = 0
+        if claim.progress is not None and claim.progress.get("done"):
+            return self._flush([], claim, claim.progress, pages=0, fresh=False, final=True, bad=bad)
+        fresh = claim.progress is None
+        buffer: list[Record] = []
+        pages, resume = 0, claim.progress or {}
+        batch_size = self.config.destination.batch_size
+        try:
+            for page in self._pages(claim):
+                buffer.extend(page.records)
+                pages += 1
+                resume = page.resume
+                self.control.stats.pages += 1
+                self.control.observer.page_fetched(claim.key, len(page.records))
+                if len(buffer) >= batch_size and not resume.get("done"):
+                    rows += self._flush(buffer, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad)
+                    buffer, pages, fresh = [], 0, False
+                self.control.stop.check()
+        except RunInterrupted:
+            if buffer or pages:  # commit what has arrived, so the next run starts after it
+                rows += self._flush(buffer, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad)
+            raise
+        rows += self._flush(buffer, claim, {"done": True}, pages=pages, fresh=fresh, final=True, bad=bad)
+        extra = {"bad_records": bad.count} if bad.count else {}
+        bound.info("partition.done", rows=rows, seconds=round(time.monotonic() - started, 3), **extra)
+        return rows
+
+    def _pages(self, claim: ledger.Claim) -> PageIterator:
+        variables = self.plan.variables(Partition(dict(claim.values)))
+        source = self.config.source
+        if source.kind == "rest":
+            return fetch_rest_pages(source, self.client, variables, claim.progress, control=self.control)
+        assert source.function is not None
+        function = load_function(source.function, self.config_dir)
+        ctx = FetchContext(
+            date=self.plan.logical_date,
+            partition=dict(claim.values),
+            client=self.client,
+            variables=variables,
+            log=log.bind(job=self.plan.job, partition=claim.key),
+        )
+        return fetch_python_pages(function, ctx, claim.progress)
+
+    def _screen(self, buffer: list[Record], bad: BadRecords) -> list[Record]:
+        """Drop (``skip``) or reject (``fail``) records that are not objects or lack their key."""
+        skip = self.config.source.on_bad_record == "skip"
+        keys = self.spec.primary_key
+        good: list[Record] = []
+        for index, record in enumerate(buffer):
+            problem = None
+            if not isinstance(record, dict):
+                problem = f"a {type(record).__name__}, not a JSON object"
+            elif keys and any(record.get(k) is None for k in keys):
+                missing = [k for k in keys if record.get(k) is None]
+                problem = f"no value for primary key field(s) {', '.join(missing)}"
+            if problem is None:
+                good.append(record)
+            elif skip:
+                bad.add(record, problem)
+                log.warning("record.skipped", reason=problem, job=self.plan.job)
+            else:
+                raise SourceError(
+                    f"bad record #{index + 1} of the batch: {problem}",
+                    hint="set [source] on_bad_record = 'skip' to skip such records",
+                )
+        return good
+
+    def _skip_unstorable(self, records: list[Record], bad: BadRecords) -> list[Record]:
+        """Under ``skip``, drop records holding a value their column cannot store."""
+        while True:
+            error = cols.find_bad_value(records, self.columns, self.spec.primary_key)
+            if error is None:
+                return records
+            index = error.index
+            bad.add(records[index], str(error))
+            log.warning("record.skipped", reason=str(error), job=self.plan.job)
+            records = records[:index] + records[index + 1 :]
+
+    def _flush(
+        self,
+        buffer: list[Record],
+        claim: ledger.Claim,
+        resume: dict[str, Any],
+        *,
+        pages: int,
+        fresh: bool,
+        final: bool,
+        bad: BadRecords,
+    ) -> int:
+        spec = self.spec
+        records = self._screen(buffer, bad)
+        if spec.primary_key:
+            records = writer.dedupe(records, spec.primary_key)
+        observed = cols.observe(records)
+        if any(name not in self.columns for name, types in observed.items() if cols.infer_type(types)):
+            self.columns = writer.prepare_table(self.conn, spec, self.into, observed)
+        if self.config.source.on_bad_record == "skip":
+            records = self._skip_unstorable(records, bad)
+            observed = cols.observe(records)
+        names = [n for n in observed if n in self.columns]
+        writer.check_values(records, observed, self.columns, spec.primary_key)
+        lease = self.config.job.lease_seconds
+        try:
+            with self.conn.transaction():
+                tags = None
+                if spec.mode == "append":
+                    tags = (self.plan.logical_date, claim.key)
+                    if fresh:
+                        writer.delete_partition_rows(self.conn, spec, self.into, *tags)
+                if fresh:
+                    ledger.reset_partition_rows(self.conn, self.run_id, claim.key)
+                written = writer.write_batch(
+                    self.conn, spec, self.into, records, self.columns, names, tags=tags
+                )
+                ledger.save_progress(
+                    self.conn, self.run_id, claim.key, self.worker, resume,
+                    rows=written, pages=pages, lease_seconds=lease, bad=bad.count, bad_sample=bad.sample,
+                )  # fmt: skip
+                bad.count, bad.sample = 0, []
+                if final:
+                    ledger.lock_run(self.conn, self.run_id)
+                    if ledger.complete_partition(self.conn, self.run_id, claim.key, self.worker):
+                        if spec.mode == "replace":
+                            writer.swap_in(self.conn, spec, self.into)
+                        ledger.finish_run(self.conn, self.run_id)
+                        self.finished_run = True
+        except psycopg.errors.DataError as exc:
+            found = cols.find_bad_value(records, self.columns, spec.primary_key)
+            raise found or LoadError(
+                f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}"
+            ) from None
+        except (psycopg.errors.IntegrityError, psycopg.errors.ProgrammingError) as exc:
+            raise LoadError(f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}") from None
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailableError(f"lost the database connection: {_pg_message(exc)}") from None
+        self.control.stats.rows += written
+        self.control.observer.batch_committed(claim.key, written)
+        log.debug("batch.committed", partition=claim.key, rows=written, final=final)
+        return written
+
+
+def _pg_message(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return redact(lines[0] if lines else type(exc).__name__)
