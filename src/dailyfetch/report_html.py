@@ -191,7 +191,11 @@ def _chart(
         low = ""
         if medians[i] is not None:
             tip += f" (trailing median {tip_fmt(medians[i] or 0.0)})"
-            if threshold is not None and run.status == "succeeded" and value < threshold * (medians[i] or 0.0):
+            if (
+                threshold is not None
+                and run.status == "succeeded"
+                and value < threshold * (medians[i] or 0.0)
+            ):
                 low, tip = " low", tip + ", below the low-volume threshold"
         out.append(
             f'<rect class="bar s-{_e(run.status)}{low}" x="{x + slot * 0.15:.1f}" y="{TOP + plot_h - bar_h:.1f}" '
@@ -249,7 +253,9 @@ def _cards(data: ReportData) -> str:
     last = max(data.runs, key=lambda r: r.finished_at or r.started_at, default=None)
     last_text = f'<span class="pill s-{_e(last.status)}">{_e(last.status)}</span>' if last else "no runs yet"
     last_sub = (
-        f"{last.logical_date.isoformat()} · {_when(last, data)}" if last else "start one with dailyfetch run"
+        f"for {last.logical_date.isoformat()}, at {_when(last, data)}"
+        if last
+        else "start one with dailyfetch run"
     )
     problems = data.count("failed") + data.count("interrupted") + data.count("missing")
     cards = [
