@@ -105,26 +105,23 @@ def run_job(
     shared = _Shared(url)
     worker_name = ledger.worker_id()
     auth = build_auth(source.auth)
-    with build_client(
-        connect_timeout=source.connect_timeout, read_timeout=source.read_timeout, auth=auth
-    ) as client:
-        with stop_on_signals(stop, grace=config.job.stop_grace_seconds, abort=client.close):
-            with _heartbeat(url, worker_name, config.job.lease_seconds):
-                threads = max(1, min(source.concurrency, len(plan.partitions)))
+    client = build_client(connect_timeout=source.connect_timeout, read_timeout=source.read_timeout, auth=auth)
+    threads = max(1, min(source.concurrency, len(plan.partitions)))
 
-                def work() -> None:
-                    _claim_loop(config, plan, run.id, worker_name, client, control, config_dir, shared)
+    def work() -> None:
+        _claim_loop(config, plan, run.id, worker_name, client, control, config_dir, shared)
 
-                if threads == 1:
-                    work()
-                else:
-                    pool = [
-                        threading.Thread(target=work, name=f"dailyfetch-worker-{i}") for i in range(threads)
-                    ]
-                    for thread in pool:
-                        thread.start()
-                    for thread in pool:
-                        thread.join()
+    with (
+        client,
+        stop_on_signals(stop, grace=config.job.stop_grace_seconds, abort=client.close),
+        _heartbeat(url, worker_name, config.job.lease_seconds),
+    ):
+        pool = [threading.Thread(target=work, name=f"dailyfetch-worker-{i}") for i in range(threads - 1)]
+        for thread in pool:
+            thread.start()
+        work()
+        for thread in pool:
+            thread.join()
     return _report(config, plan, run.id, shared, control, time.monotonic() - started, bound)
 
 

@@ -78,9 +78,7 @@ def fetch_rest_pages(
         pages: Iterator[tuple[dict[str, Any], Fetched]] = _ahead(fetch, config, state, source.concurrency)
     else:
         pages = _one_by_one(fetch, config, state)
-    count = 0
-    for page_state, (response, body, records) in pages:
-        count += 1
+    for count, (page_state, (response, body, records)) in enumerate(pages, start=1):
         following = pagination.next_state(config, page_state, response, body, len(records))
         if source.max_pages is not None and count >= source.max_pages:
             following = None
