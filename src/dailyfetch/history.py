@@ -141,10 +141,3 @@ def trailing_rows(conn: Connection, job: str, run_id: int, window: int) -> list[
 def median(values: list[int] | list[float]) -> float | None:
     """The median of ``values``, or None when there are none."""
     return float(statistics.median(values)) if values else None
-
-
-def first_logical_date(conn: Connection, job: str) -> date | None:
-    """The earliest logical date ``job`` has a run for, or None when it has never run."""
-    row = conn.execute("SELECT min(logical_date) FROM dailyfetch.runs WHERE job = %s", (job,)).fetchone()
-    conn.commit()
-    return row[0] if row and row[0] is not None else None

@@ -14,14 +14,13 @@ logical date in the ledger) and the ledger has no run for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from itertools import islice
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from dailyfetch.fire_times import FireCalendar
 from dailyfetch.history import RunRecord, median
-from dailyfetch.schedule_expression import parse_schedule_expression
 
 if TYPE_CHECKING:
     from dailyfetch.config import Config
@@ -90,28 +89,27 @@ class ReportData:
         return sum(1 for d in self.days if d.state == state)
 
 
-def _shift(config: Config) -> timedelta:
-    """How far a fire's local date is ahead of the logical date it covers."""
-    return timedelta(days=0 if config.job.logical_date == "today" else 1)
-
-
 def scheduled_dates(config: Config, first: date, last: date, now: datetime) -> tuple[set[date], set[date]]:
-    """The logical dates in [first, last] the schedule fired for before ``now``, and those still to come."""
-    tz = ZoneInfo(config.schedule.timezone)
-    expression = parse_schedule_expression(config.schedule.expression)
-    shift = _shift(config)
-    anchor = datetime.combine(first + shift, time(0), tzinfo=tz)
+    """The logical dates in [first, last] the schedule fired for by ``now``, and those still to come.
+
+    One question per local day (its first fire time), so a schedule that fires every
+    minute costs no more than a daily one. Fire times map to logical dates through
+    :class:`dailyfetch.fire_times.FireCalendar`, as the scheduler maps them; a
+    ``rate()`` schedule is anchored at midnight of ``first``.
+    """
+    calendar = FireCalendar.from_config(config)
+    calendar = calendar.anchored(calendar.day_start(first))
     fired: set[date] = set()
     upcoming: set[date] = set()
-    day = first
-    while day <= last:
-        local = day + shift
-        start = datetime.combine(local, time(0), tzinfo=tz)
-        end = datetime.combine(local + timedelta(days=1), time(0), tzinfo=tz)
-        fire = expression.next_after(start - timedelta(microseconds=1), tz, anchor=anchor)
-        if fire is not None and fire < end:
-            (fired if fire <= now else upcoming).add(day)
-        day += timedelta(days=1)
+    local = first - timedelta(days=1)
+    while local <= last + timedelta(days=1):
+        start = calendar.day_start(local)
+        fire = calendar.next_after(start - timedelta(microseconds=1))
+        if fire is not None and fire < calendar.day_start(local + timedelta(days=1)):
+            day = calendar.logical_date(fire)
+            if first <= day <= last:
+                (fired if fire <= now else upcoming).add(day)
+        local += timedelta(days=1)
     return fired, upcoming
 
 
@@ -160,23 +158,22 @@ def collect_report(
         else:
             state = "none"
         cells.append(DayCell(day, state, found))
-    expression = parse_schedule_expression(config.schedule.expression)
-    shift = _shift(config)
-    fires = list(islice(expression.iter_after(now, tz), 5))
+    calendar = FireCalendar.from_config(config)
+    fires = calendar.upcoming(now, 5)
     failures = [
         r for r in sorted(runs, key=lambda r: (r.finished_at or r.started_at), reverse=True)
-        if r.status in ("failed", "interrupted")
+        if r.status in ("failed", "interrupted") and first <= r.logical_date <= last
     ][:20]  # fmt: skip
-    rule = "the same day it runs" if shift.days == 0 else "the day before it runs"
+    rule = "the same day it runs" if config.job.logical_date == "today" else "the day before it runs"
     low = config.notify.low_volume_fraction if "low_volume" in config.notify.on else None
     return ReportData(
         job=config.job.name,
         generated_at=now,
         timezone=config.schedule.timezone,
         expression=config.schedule.expression,
-        schedule_text=expression.describe(),
+        schedule_text=calendar.expression.describe(),
         logical_rule=f'each run fetches {rule} ([job].logical_date = "{config.job.logical_date}")',
-        next_fires=[(f.astimezone(tz), f.astimezone(tz).date() - shift) for f in fires],
+        next_fires=[(f.astimezone(tz), calendar.logical_date(f)) for f in fires],
         days=cells,
         runs=[latest[d] for d in sorted(latest)],
         failures=failures,
@@ -189,6 +186,7 @@ def build_report(config: Config, *, days: int, database_url: str | None, now: da
     """Read the ledger and return the report as one HTML document."""
     from dailyfetch import history
     from dailyfetch.database import connect, resolve_database_url
+    from dailyfetch.missed import first_logical_date
     from dailyfetch.report_html import render_report
 
     tz = ZoneInfo(config.schedule.timezone)
@@ -201,7 +199,7 @@ def build_report(config: Config, *, days: int, database_url: str | None, now: da
         if history.ledger_exists(conn):
             since = moment.date() - timedelta(days=days + 1)
             runs = history.runs_since(conn, config.job.name, since)
-            first_run_day = history.first_logical_date(conn, config.job.name)
+            first_run_day = first_logical_date(conn, config.job.name)
     finally:
         conn.close()
     data = collect_report(config, runs, days=days, now=moment, first_run_day=first_run_day)
