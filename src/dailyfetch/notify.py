@@ -104,10 +104,12 @@ def register_notify_secrets(urls: list[str]) -> None:
         register_url_secrets(url)
         try:
             parts = urlsplit(url)
-            host = parts.hostname or ""
             user = unquote(parts.username or "")
         except ValueError:
             continue
+        host = parts.netloc.rpartition("@")[2]  # as written: .hostname would lowercase a token
+        name, _, port = host.rpartition(":")
+        host = name if port.isdigit() else host
         candidates = [user, *(unquote(s) for s in parts.path.split("/"))]
         if "." not in host and host != "localhost":
             candidates.append(host)
@@ -287,11 +289,11 @@ def send_notification(urls: list[str], note: Notification, *, job: str) -> int:
         target = mask_url(url)
         if reason is None:
             COUNTS.add(sent=1)
-            log.info("notify.sent", job=job, event=note.event, target=target)
+            log.info("notify.sent", job=job, kind=note.event, target=target)
         else:
             failed += 1
             COUNTS.add(failed=1)
-            log.warning("notify.failed", job=job, event=note.event, target=target, error=_one_line(reason))
+            log.warning("notify.failed", job=job, kind=note.event, target=target, error=_one_line(reason))
     return failed
 
 
