@@ -3,7 +3,8 @@
 The scheduler and ``dailyfetch backfill`` run each date in its own interpreter, so a
 crash, a hang or a memory leak in one run cannot take the caller down: the child's
 memory is returned to the system when it exits, and the caller only sees an exit
-code (0 done, 1 failed, 2 config error, negative: killed by that signal).
+code (0 done, 1 failed, 2 config error, 128 + N: stopped by signal N, negative:
+killed by that signal).
 """
 
 from __future__ import annotations
@@ -39,13 +40,15 @@ def describe_exit(code: int) -> str:
         return "failed"
     if code == 2:
         return "config error"
-    if code < 0:
-        import signal
+    import signal
 
-        try:
+    try:
+        if code < 0:
             return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
+        if code > 128:  # the shell convention dailyfetch run follows when a signal stops it
+            return f"stopped by {signal.Signals(code - 128).name}"
+    except ValueError:
+        pass
     return f"exit code {code}"
 
 
