@@ -89,6 +89,9 @@ def run(
     database_url: DatabaseOption = None,
     debug: DebugOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only log warnings and errors.")] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, help="Worker processes sharing the run's partitions.")
+    ] = 1,
 ) -> None:
     """Run the job once for one logical date.
 
@@ -107,6 +110,15 @@ def run(
         cfg = _load(config)
         day = parse_logical_date(date) if date else None
         path = resolve_config_path(config)
+        if workers > 1:
+            from dailyfetch.fanout import run_workers
+            from dailyfetch.runner import prepare_run
+
+            day = prepare_run(cfg, logical_date=day, force=force, database_url=database_url)
+            argv = ["run", "-c", str(path), "--date", day.isoformat()]
+            argv += ["--database-url", database_url] if database_url else []
+            argv += ["--debug"] if debug else (["--quiet"] if quiet else [])
+            return run_workers(argv, workers)
         result = run_job(
             cfg, logical_date=day, force=force, database_url=database_url, config_dir=path.resolve().parent
         )

@@ -125,6 +125,20 @@ def run_job(
     return _report(config, plan, run.id, shared, control, time.monotonic() - started, bound)
 
 
+def prepare_run(config: Config, *, logical_date: date | None, force: bool, database_url: str | None) -> date:
+    """Resolve the logical date and, with ``force``, start the run's new generation; return the date."""
+    plan = plan_run(config, logical_date)
+    url, _origin = resolve_database_url(database_url, config.database.url)
+    conn = connect(start_embedded() if url == EMBEDDED else url)
+    try:
+        ledger.ensure_ledger(conn)
+        if force:
+            ledger.open_run(conn, plan, force=True)
+    finally:
+        conn.close()
+    return plan.logical_date
+
+
 def _claim_loop(
     config: Config,
     plan: RunPlan,

@@ -8,6 +8,8 @@ It records every request it receives, so tests can assert on what the server saw
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -47,7 +49,9 @@ class FakeAPI:
     delay: float = 0.0
     records_key: str = "items"
     requests: list[dict[str, Any]] = field(default_factory=list)
-    fail: Callable[[dict[str, Any]], tuple[int, dict[str, str], bytes] | None] | None = None
+    # Fault injection: return (status, headers, body) to answer instead, "reset" to
+    # drop the connection with a TCP RST, a float to stall that many seconds first.
+    fail: Callable[[dict[str, Any]], tuple[int, dict[str, str], bytes] | str | float | None] | None = None
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -89,7 +93,14 @@ class FakeAPI:
             time.sleep(self.delay)
         if self.fail is not None:
             injected = self.fail(seen)
-            if injected is not None:
+            if injected == "reset":
+                handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                handler.connection.close()
+                handler.close_connection = True
+                return
+            if isinstance(injected, float):
+                time.sleep(injected)
+            elif isinstance(injected, tuple):
                 status, headers, body = injected
                 self._send(handler, status, body, headers)
                 return
@@ -134,9 +145,10 @@ class FakeAPI:
     def _send(
         handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None
     ) -> None:
+        headers = dict(headers or {})
         handler.send_response(status)
-        handler.send_header("Content-Type", (headers or {}).pop("Content-Type", "application/json"))
-        for name, value in (headers or {}).items():
+        handler.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+        for name, value in headers.items():
             handler.send_header(name, value)
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()

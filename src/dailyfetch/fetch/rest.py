@@ -139,10 +139,10 @@ def extract_records(body: Any, path: str | None, response: httpx.Response) -> li
         return []
     found = pagination.lookup_path(body, path)
     where = f"records path '{path}'" if path else "response body"
-    shown = mask_url(str(response.request.url))
+    shown = f"HTTP {response.status_code} from {mask_url(str(response.request.url))}"
     if pagination.is_missing(found):
         raise SourceError(
-            f"{where} not found in the response from {shown}: {body_preview(response)}",
+            f"{where} not found in {shown}: {body_preview(response)}",
             hint="check [source].records",
         )
     if found is None:
@@ -151,8 +151,7 @@ def extract_records(body: Any, path: str | None, response: httpx.Response) -> li
         return [found]
     if not isinstance(found, list):
         raise SourceError(
-            f"{where} in the response from {shown} is a {type(found).__name__}, not a list: "
-            f"{body_preview(response)}",
+            f"{where} in {shown} is a {type(found).__name__}, not a list: {body_preview(response)}",
             hint="point [source].records at the list of records",
         )
     return found
