@@ -284,16 +284,17 @@ def notify_missed(config: Config, dates: list[date], config_path: str | Path | N
 def send_notification(urls: list[str], note: Notification, *, job: str) -> int:
     """Send ``note`` to each URL separately; log each failure; return how many failed."""
     failed = 0
-    for url in urls:
+    for index, url in enumerate(urls):
         reason = _send_one(url, note)
-        target = mask_url(url)
+        # The scheme names the service and is never secret; the rest of the URL may all be token.
+        where = {"service": url.partition("://")[0][:20], "url_index": index}
         if reason is None:
             COUNTS.add(sent=1)
-            log.info("notify.sent", job=job, kind=note.event, target=target)
+            log.info("notify.sent", job=job, kind=note.event, **where)
         else:
             failed += 1
             COUNTS.add(failed=1)
-            log.warning("notify.failed", job=job, kind=note.event, target=target, error=_one_line(reason))
+            log.warning("notify.failed", job=job, kind=note.event, error=_one_line(reason), **where)
     return failed
 
 
