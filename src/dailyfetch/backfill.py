@@ -32,7 +32,7 @@ from dailyfetch.errors import ConfigError
 from dailyfetch.launch import describe_exit, run_argv
 from dailyfetch.missed import latest_runs, succeeded_dates
 
-__all__ = ["ChildExit", "DateResult", "date_range", "format_table", "parse_date_option", "run_backfill"]
+__all__ = ["ChildExit", "DateResult", "date_range", "format_table", "run_backfill"]
 
 MAX_DAYS = 3660
 log = structlog.get_logger("dailyfetch")
@@ -58,14 +58,6 @@ class DateResult:
     rows: int = 0
     seconds: float = 0.0
     error: str | None = None
-
-
-def parse_date_option(text: str, option: str) -> date:
-    """``YYYY-MM-DD`` for ``option``; ConfigError names the option."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{option}: {text!r} is not a date in YYYY-MM-DD form") from None
 
 
 def date_range(start: date, end: date) -> list[date]:

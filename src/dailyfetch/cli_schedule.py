@@ -113,8 +113,9 @@ def backfill(
     _setup(debug)
 
     def action() -> int:
-        from dailyfetch.backfill import format_table, parse_date_option, run_backfill
+        from dailyfetch.backfill import format_table, run_backfill
         from dailyfetch.config_file import resolve_config_path
+        from dailyfetch.fire_times import parse_date_option
 
         first, last = parse_date_option(start, "--start"), parse_date_option(end, "--end")
         results = run_backfill(

@@ -32,7 +32,14 @@ from dailyfetch.schedule_expression import (
     parse_timezone,
 )
 
-__all__ = ["FireCalendar", "LogicalDateRule", "format_fires", "logical_date_of", "parse_instant"]
+__all__ = [
+    "FireCalendar",
+    "LogicalDateRule",
+    "format_fires",
+    "logical_date_of",
+    "parse_date_option",
+    "parse_instant",
+]
 
 LogicalDateRule = Literal["today", "yesterday"]
 
@@ -59,6 +66,14 @@ def parse_instant(text: str, tz: ZoneInfo, *, option: str = "--after") -> dateti
             hint="e.g. 2026-11-30T02:00:00+01:00, or 2026-11-30T02:00 in the schedule's time zone",
         ) from None
     return value if value.tzinfo is not None else value.replace(tzinfo=tz)
+
+
+def parse_date_option(text: str, option: str) -> date:
+    """``YYYY-MM-DD`` for ``option``; ConfigError names the option."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option}: {text!r} is not a date in YYYY-MM-DD form") from None
 
 
 @dataclass(frozen=True)

@@ -135,9 +135,9 @@ def missing_dates(
 def print_missing(config: Config, *, since: str | None, as_json: bool, database_url: str | None) -> None:
     """Print :func:`missing_dates`: a JSON array of dates, or one date a line."""
     from dailyfetch.database import resolve_database_url
-    from dailyfetch.plan import parse_logical_date
+    from dailyfetch.fire_times import parse_date_option
 
-    first = parse_logical_date(since) if since else None
+    first = parse_date_option(since, "--since") if since else None
     url, _ = resolve_database_url(database_url, config.database.url)
     conn = connect(url)
     try:

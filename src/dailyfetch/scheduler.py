@@ -181,10 +181,15 @@ class Scheduler:
             describe=self.calendar.describe(), catch_up=self.settings.catch_up,
             next_fire=_iso(self._next_fire), pid=os.getpid(),
         )  # fmt: skip
-        while self._stop_reason is None:
-            self._step()
-            self._pause(self._wait_seconds())
-        self._shutdown()
+        try:
+            while self._stop_reason is None:
+                self._step()
+                self._pause(self._wait_seconds())
+        except BaseException as exc:  # a bug or an unexpected error: still stop the child cleanly
+            self._stop_reason = self._stop_reason or f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self._shutdown()
 
     def _step(self) -> None:
         now, mono = self.clock.now(), self.clock.monotonic()

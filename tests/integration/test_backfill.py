@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from dailyfetch import ledger
 from dailyfetch.backfill import ChildExit, run_backfill
-from dailyfetch.missed import missing_dates
+from dailyfetch.missed import missing_dates, print_missing
 from support.cli import run_cli
 from support.configs import ledger_rows, load, make_config
 from support.fakeapi import FakeAPI
@@ -151,3 +153,20 @@ def test_missing_dates_are_scheduled_dates_without_a_succeeded_run(api: FakeAPI,
             date(2026, 11, 5),
             date(2026, 11, 8),
         ]
+
+
+def test_print_missing_lists_dates_and_the_backfill_command(
+    api: FakeAPI, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`runs --missing` output: one date a line and the backfill command on stderr, or a JSON array."""
+    config = load(make_config(api.url) + '[schedule]\nexpression = "cron(30 2 * * ? *)"\ncatch_up_days = 3\n')
+    today = datetime.now(UTC).date()
+    _succeed(db_url, "orders", today - timedelta(days=2))
+    print_missing(config, since=None, as_json=True, database_url=db_url)
+    fired_today = datetime.now(UTC) >= datetime(today.year, today.month, today.day, 2, 30, tzinfo=UTC)
+    expected = [str(today - timedelta(days=1))] if fired_today else []
+    assert json.loads(capsys.readouterr().out) == expected  # since defaults to the first run, today - 2
+    print_missing(config, since=str(today - timedelta(days=3)), as_json=False, database_url=db_url)
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0] == str(today - timedelta(days=3))
+    assert f"dailyfetch backfill --start {today - timedelta(days=3)} --end" in err

@@ -383,3 +383,23 @@ def test_format_fires_json_is_iso_8601_with_offsets() -> None:
         "2026-11-01T01:00:00-04:00",
         "2026-11-02T01:00:00-05:00",
     ]
+
+
+def test_an_unexpected_error_in_the_loop_still_stops_the_running_child() -> None:
+    """If the loop raises, the running child is terminated and schedule.stopped names the error."""
+    clock = FakeClock(utc(2026, 11, 1, 2))
+    launcher = FakeLauncher(clock, duration=3600)
+    scheduler = make_scheduler(clock, launcher)
+
+    raised: list[bool] = []
+
+    def explode(c: FakeClock) -> None:
+        if c.wall >= utc(2026, 11, 1, 2, 40) and not raised:
+            raised.append(True)
+            raise RuntimeError("boom")
+
+    clock.on_sleep = explode
+    with capture_logs() as logs, pytest.raises(RuntimeError):
+        scheduler.run()
+    assert launcher.runs[0].terminated_at is not None
+    assert events(logs, "schedule.stopped")[0]["reason"] == "RuntimeError: boom"
