@@ -145,7 +145,7 @@ LEFT, RIGHT, TOP, BOTTOM = 58, 14, 14, 28
 def _chart(
     data: ReportData,
     value_of: Callable[[RunRecord], float | None],
-    fmt: Callable[[float], str],
+    fmt: Callable[[float, float], str],
     tip_fmt: Callable[[float], str],
     kind: str,
     threshold: float | None = None,
@@ -159,7 +159,8 @@ def _chart(
     ]
     medians = trailing_medians(good, data.median_window)
     top = max([v for v in values if v is not None] + [m for m in medians if m is not None] + [0.0])
-    y_max, step = _nice_ceiling(top)
+    unit = _duration_unit(top) if kind == "duration" else 1.0
+    y_max, step = (v * unit for v in _nice_ceiling(top / unit))
     plot_w, plot_h = W - LEFT - RIGHT, H - TOP - BOTTOM
     slot = plot_w / max(len(days), 1)
 
@@ -171,7 +172,7 @@ def _chart(
     while tick <= y_max + step / 2:
         y = y_of(tick)
         out.append(f'<line class="grid" x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(f'<text class="ytick" x="{LEFT - 8}" y="{y + 4:.1f}">{_e(fmt(tick))}</text>')
+        out.append(f'<text class="ytick" x="{LEFT - 8}" y="{y + 4:.1f}">{_e(fmt(tick, unit))}</text>')
         tick += step
     label_every = max(1, math.ceil(len(days) / 10))
     for i, day in enumerate(days):
@@ -231,10 +232,12 @@ def _chart_legend(data: ReportData, threshold: bool) -> str:
         '<span class="key"><i class="sw s-interrupted"></i>interrupted</span>',
         f'<span class="key"><i class="ln median"></i>median of the previous {data.median_window} successes</span>',
     ]
+    if data.count("missing"):
+        items.append('<span class="key"><i class="ln missing"></i>missing day</span>')
     if threshold and data.low_volume_fraction is not None:
         items.append(
             f'<span class="key"><i class="ln threshold"></i>low-volume alert below '
-            f"{data.low_volume_fraction:.0%} of it</span>"
+            f"{data.low_volume_fraction:.0%} of it (outlined bars)</span>"
         )
     return f'<div class="legend small">{"".join(items)}</div>'
 
@@ -318,7 +321,12 @@ def render_report(data: ReportData) -> str:
     """The whole page."""
     threshold = data.low_volume_fraction
     rows_chart = _chart(
-        data, lambda r: float(r.rows), format_count, lambda v: f"{v:,.0f} rows", "rows", threshold
+        data,
+        lambda r: float(r.rows),
+        lambda v, _: format_count(v),
+        lambda v: f"{v:,.0f} rows",
+        "rows",
+        threshold,
     )
     time_chart = _chart(data, lambda r: r.duration, _axis_duration, format_duration, "duration")
     title = f"{data.job} · dailyfetch run history"
@@ -354,9 +362,12 @@ def render_report(data: ReportData) -> str:
 """
 
 
-def _axis_duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.3g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.3g} min"
-    return f"{seconds:.3g} s"
+def _duration_unit(seconds: float) -> float:
+    """The unit a duration axis counts in, so its ticks are round: seconds, minutes or hours."""
+    return 3600.0 if seconds >= 7200 else 60.0 if seconds >= 120 else 1.0
+
+
+def _axis_duration(seconds: float, unit: float) -> str:
+    """A duration tick in the axis's unit: ``30 s``, ``2.5 min``, ``3 h``."""
+    suffix = {3600.0: "h", 60.0: "min"}.get(unit, "s")
+    return f"{format_count(seconds / unit)} {suffix}"
