@@ -135,16 +135,22 @@ def runs(
     config: ConfigOption = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs to show.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    missing: Annotated[bool, typer.Option("--missing", help="Scheduled dates not yet succeeded.")] = False,
+    since: Annotated[str | None, typer.Option("--since", help="With --missing: from YYYY-MM-DD.")] = None,
     database_url: DatabaseOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Show the run ledger, newest first.
+    """Show the run ledger, newest first (or, with --missing, the scheduled dates with no success).
 
     Example: dailyfetch runs --limit 5 --json
     """
     _setup(debug, quiet=True)
 
     def action() -> None:
+        if missing:
+            from dailyfetch.missed import print_missing
+
+            return print_missing(_load(config), since=since, as_json=as_json, database_url=database_url)
         from dailyfetch.show import print_runs
 
         print_runs(_load(config), limit=limit, as_json=as_json, database_url=database_url)

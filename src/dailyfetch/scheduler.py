@@ -374,7 +374,7 @@ def run_scheduler(config: Config, config_path: Path, *, database_url: str | None
 
     health = default_health_file()
     # The child's own grace ([job].stop_grace), plus time to write its last log line.
-    child_grace = float(getattr(config.job, "stop_grace_seconds", 25.0))
+    child_grace = config.job.stop_grace_seconds
     url, _ = resolve_database_url(database_url, config.database.url)
     if url == EMBEDDED:
         url = start_embedded()  # once, here; the children find it running
