@@ -9,6 +9,7 @@ log lines are printed above it instead of tearing it. rich is imported only here
 from __future__ import annotations
 
 import atexit
+import os
 import sys
 import threading
 import time
@@ -27,7 +28,7 @@ __all__ = ["LiveProgress", "make_observer"]
 
 def make_observer(quiet: bool) -> RunObserver:
     """The live display on a terminal; an observer that does nothing off one or with ``--quiet``."""
-    if quiet or not sys.stderr.isatty():
+    if quiet or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
         return NullObserver()
     return LiveProgress()
 
@@ -52,6 +53,10 @@ class LiveProgress:
         self._lock = threading.Lock()
         self._live: Live | None = None
         self._saved_factory: Any = None
+        self._reset()
+
+    def _reset(self) -> None:
+        """Zero every counter (a new run starts)."""
         self.job = ""
         self.logical_date: date | None = None
         self.partitions_total = 0
@@ -65,7 +70,7 @@ class LiveProgress:
         self.http_429 = 0
         self.active: list[str] = []
         self.outcome: str | None = None
-        self.started = clock()
+        self.started = self._clock()
         self.ended: float | None = None
 
     # RunObserver ---------------------------------------------------------
@@ -73,8 +78,8 @@ class LiveProgress:
     def run_started(self, job: str, logical_date: date, partitions: int) -> None:
         """Reset the counters and start the display."""
         with self._lock:
+            self._reset()
             self.job, self.logical_date, self.partitions_total = job, logical_date, partitions
-            self.started = self._clock()
         self._start()
 
     def partition_started(self, key: str, resumed_rows: int) -> None:

@@ -43,7 +43,20 @@ def _started(clock: FakeClock, partitions: int = 4) -> LiveProgress:
 def test_is_a_run_observer() -> None:
     """LiveProgress implements every RunObserver callback."""
     observer: RunObserver = LiveProgress(console=_console(io.StringIO()))
-    assert isinstance(observer, LiveProgress)
+    for name in ("run_started", "partition_started", "page_fetched", "batch_committed",
+                 "partition_finished", "http_retry", "run_finished"):  # fmt: skip
+        assert callable(getattr(observer, name))
+
+
+def test_a_second_run_starts_from_zero() -> None:
+    """Reusing the observer for another run resets its counters."""
+    progress = _started(FakeClock())
+    progress.batch_committed("*", 10)
+    progress.partition_finished("*", "succeeded")
+    progress.run_finished("succeeded", 10)
+    progress.run_started("orders", date(2026, 11, 28), 3)
+    assert (progress.rows, progress.partitions_done, progress.outcome) == (0, 0, None)
+    progress.close()
 
 
 def test_counters_follow_the_callbacks() -> None:
@@ -139,12 +152,15 @@ def test_logs_are_routed_above_the_display_and_restored(capsys: pytest.CaptureFi
 
 
 def test_make_observer_is_silent_off_a_tty_and_when_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Off a terminal or with --quiet the observer does nothing; on one it is the live display."""
+    """Off a terminal, on a dumb one or with --quiet the observer does nothing; else it is the live display."""
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     assert isinstance(make_observer(quiet=False), NullObserver)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
     assert isinstance(make_observer(quiet=True), NullObserver)
     assert isinstance(make_observer(quiet=False), LiveProgress)
+    monkeypatch.setenv("TERM", "dumb")
+    assert isinstance(make_observer(quiet=False), NullObserver)
 
 
 def test_a_broken_console_never_breaks_the_run() -> None:
