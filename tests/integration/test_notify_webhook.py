@@ -15,13 +15,21 @@ import pytest
 from dailyfetch import ledger
 from dailyfetch.notify import notify_after_run
 from dailyfetch.runner import RunResult, run_job
+from support.cli import skip_or_fail
 from support.configs import load, make_config
 from support.fakeapi import FakeAPI
 
-pytest.importorskip("apprise")
-
 TOKEN = "tok-live-5f4e3d2c1b0a9988"
 DAY = date(2026, 11, 3)
+
+
+@pytest.fixture(autouse=True)
+def _apprise() -> None:
+    """These tests send for real: apprise must be installed (a failure under DAILYFETCH_STRICT=1)."""
+    try:
+        import apprise  # noqa: F401
+    except ImportError:
+        skip_or_fail("apprise is not installed (pip install 'apprise>=1.8')")
 
 
 class Webhook:

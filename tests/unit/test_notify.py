@@ -24,6 +24,7 @@ from dailyfetch.notify import (
 )
 from dailyfetch.redact import REGISTRY, redact, register_secret
 from dailyfetch.runner import RunResult
+from support.cli import skip_or_fail
 from support.configs import load
 
 DAY = date(2026, 11, 27)
@@ -90,6 +91,14 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, notify.Notification
 
     monkeypatch.setattr(notify, "_send_one", fake)
     return calls
+
+
+def _apprise() -> Any:
+    try:
+        import apprise
+    except ImportError:
+        skip_or_fail("apprise is not installed (pip install 'apprise>=1.8')")
+    return apprise
 
 
 def test_failure_names_job_date_error_and_next_commands() -> None:
@@ -240,7 +249,7 @@ def test_failures_are_counted_in_an_emf_line(logs: Any, capsys: pytest.CaptureFi
 
 def test_a_raising_plugin_is_contained(monkeypatch: pytest.MonkeyPatch, logs: Any) -> None:
     """An exception inside apprise becomes a logged failure, not a failed run."""
-    apprise = pytest.importorskip("apprise")
+    apprise = _apprise()
 
     def boom(self: Any, **kwargs: Any) -> bool:
         raise RuntimeError(f"plugin exploded for {SLACK}")
@@ -256,7 +265,7 @@ def test_apprise_log_records_do_not_leak(
     monkeypatch: pytest.MonkeyPatch, logs: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """apprise's own warnings are captured and shown redacted as the failure's reason."""
-    apprise = pytest.importorskip("apprise")
+    apprise = _apprise()
 
     def refuse(self: Any, **kwargs: Any) -> bool:
         logging.getLogger("apprise").warning("Failed to send to %s: HTTP 403", SLACK)
