@@ -130,7 +130,10 @@ def test_wheel_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
         out = tmp_path / "infra" / "dailyfetch.auto.tfvars.json"
         done = subprocess.run(
             [str(runtime / "bin" / "dailyfetch"), "tfvars", "-c", str(example), "-o", str(out)],
-            env=env, capture_output=True, text=True, cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
         )
         assert done.returncode == 0, done.stderr
         values = json.loads(out.read_text())

@@ -20,8 +20,17 @@ README = INFRA / "README.md"
 BEGIN, END = "<!-- BEGIN_TF_DOCS -->", "<!-- END_TF_DOCS -->"
 
 SEED_FILES = [
-    "main.tf", "variables.tf", "data.tf", "iam.tf", "security_groups.tf", "ecr.tf",
-    "logs.tf", "ecs.tf", "ecs_task.tf", "scheduler.tf", "outputs.tf",
+    "main.tf",
+    "variables.tf",
+    "data.tf",
+    "iam.tf",
+    "security_groups.tf",
+    "ecr.tf",
+    "logs.tf",
+    "ecs.tf",
+    "ecs_task.tf",
+    "scheduler.tf",
+    "outputs.tf",
 ]
 PLANNED_FILES = ["alerts.tf", "secrets.tf", "versions.tf"]
 # Contract with `dailyfetch tfvars`, which writes infra/dailyfetch.auto.tfvars.json.
@@ -78,7 +87,9 @@ def render_tables() -> str:
     for name, var in sorted(variables().items()):
         required = "default" not in var
         default = "n/a" if required else f"`{json.dumps(var['default'])}`"
-        lines.append(f"| `{name}` | {_cell(var['description'])} | `{_cell(str(var['type']))}` | {_cell(default)} | {'yes' if required else 'no'} |")
+        lines.append(
+            f"| `{name}` | {_cell(var['description'])} | `{_cell(str(var['type']))}` | {_cell(default)} | {'yes' if required else 'no'} |"
+        )
     lines += ["", "## Outputs", "", "| Name | Description |", "|---|---|"]
     for name, out in sorted(outputs().items()):
         lines.append(f"| `{name}` | {_cell(out['description'])} |")
@@ -161,7 +172,11 @@ def test_metric_names_are_defined_once_and_match_the_package() -> None:
     if not metrics_py.exists():
         pytest.skip("src/dailyfetch/metrics.py is not written yet")
     py = metrics_py.read_text()
-    for tf_name, py_name in [("metric_namespace", "NAMESPACE"), ("metric_dimension", "DIMENSION"), ("metric_run_succeeded", "RUN_SUCCEEDED")]:
+    for tf_name, py_name in [
+        ("metric_namespace", "NAMESPACE"),
+        ("metric_dimension", "DIMENSION"),
+        ("metric_run_succeeded", "RUN_SUCCEEDED"),
+    ]:
         tf_value = re.search(rf'{tf_name}\s*=\s*"([^"]+)"', main).group(1)  # type: ignore[union-attr]
         py_value = re.search(rf'^{py_name}\s*=\s*"([^"]+)"', py, re.M).group(1)  # type: ignore[union-attr]
         assert tf_value == py_value, (tf_name, tf_value, py_value)

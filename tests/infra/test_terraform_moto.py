@@ -6,8 +6,6 @@ import json
 import re
 from typing import Any
 
-import pytest
-
 REGION = "ap-northeast-1"  # the region in terraform.tfvars.example
 Deployment = Any  # conftest.Deployment: outputs, client(), terraform()
 
@@ -52,11 +50,16 @@ def test_schedule_network_uses_public_ip_and_the_ingress_free_group(deployment: 
     assert network["SecurityGroups"] == [deployment.outputs["security_group_id"]]
     assert sorted(network["Subnets"]) == sorted(deployment.outputs["subnet_ids"])
     ec2 = deployment.client("ec2")
-    group = ec2.describe_security_groups(GroupIds=[deployment.outputs["security_group_id"]])["SecurityGroups"][0]
+    group = ec2.describe_security_groups(GroupIds=[deployment.outputs["security_group_id"]])[
+        "SecurityGroups"
+    ][0]
     default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
     assert group["VpcId"] == default_vpc["VpcId"]
     assert group["IpPermissions"] == []
-    assert sorted((p["IpProtocol"], p["FromPort"]) for p in group["IpPermissionsEgress"]) == [("tcp", 443), ("tcp", 5432)]
+    assert sorted((p["IpProtocol"], p["FromPort"]) for p in group["IpPermissionsEgress"]) == [
+        ("tcp", 443),
+        ("tcp", 5432),
+    ]
 
 
 def test_schedule_retries_then_dead_letters_to_the_encrypted_queue(deployment: Deployment) -> None:
@@ -64,10 +67,14 @@ def test_schedule_retries_then_dead_letters_to_the_encrypted_queue(deployment: D
     target = _schedule(deployment)["Target"]
     assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3}
     sqs = deployment.client("sqs")
-    attrs = sqs.get_queue_attributes(QueueUrl=deployment.outputs["scheduler_dlq_url"], AttributeNames=["All"])["Attributes"]
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=deployment.outputs["scheduler_dlq_url"], AttributeNames=["All"]
+    )["Attributes"]
     assert target["DeadLetterConfig"]["Arn"] == attrs["QueueArn"]
     assert attrs["SqsManagedSseEnabled"] == "true"
-    alarm = deployment.client("cloudwatch").describe_alarms(AlarmNames=["dailyfetch-scheduler-failed"])["MetricAlarms"][0]
+    alarm = deployment.client("cloudwatch").describe_alarms(AlarmNames=["dailyfetch-scheduler-failed"])[
+        "MetricAlarms"
+    ][0]
     assert alarm["Namespace"] == "AWS/SQS"
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": attrs["QueueArn"].rsplit(":", 1)[1]}]
@@ -112,9 +119,15 @@ def test_topic_policy_lets_only_eventbridge_and_cloudwatch_publish(deployment: D
 
 def test_missed_run_alarm_breaches_on_missing_success_metric(deployment: Deployment) -> None:
     """The dead man's switch watches RunSucceeded for the job over 26 hourly periods and treats no data as breaching."""
-    alarm = deployment.client("cloudwatch").describe_alarms(AlarmNames=["dailyfetch-missed-run"])["MetricAlarms"][0]
+    alarm = deployment.client("cloudwatch").describe_alarms(AlarmNames=["dailyfetch-missed-run"])[
+        "MetricAlarms"
+    ][0]
     assert alarm["TreatMissingData"] == "breaching"
-    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("dailyfetch", "RunSucceeded", "Sum")
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "dailyfetch",
+        "RunSucceeded",
+        "Sum",
+    )
     assert alarm["Dimensions"] == [{"Name": "job", "Value": "dailyfetch"}]
     assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"]) == (3600, 26, 26)
     assert alarm["ComparisonOperator"] == "LessThanThreshold" and alarm["Threshold"] == 1
@@ -124,7 +137,9 @@ def test_missed_run_alarm_breaches_on_missing_success_metric(deployment: Deploym
 def test_task_definition_injects_secrets_and_gives_shutdown_time(deployment: Deployment) -> None:
     """The container runs `dailyfetch run` with DATABASE_URL and API_TOKEN from Secrets Manager, stopTimeout 30 and awslogs."""
     ecs = deployment.client("ecs")
-    td = ecs.describe_task_definition(taskDefinition=deployment.outputs["task_definition_arn"])["taskDefinition"]
+    td = ecs.describe_task_definition(taskDefinition=deployment.outputs["task_definition_arn"])[
+        "taskDefinition"
+    ]
     assert (td["cpu"], td["memory"]) == ("256", "512")
     assert td["requiresCompatibilities"] == ["FARGATE"]
     (container,) = td["containerDefinitions"]
@@ -136,8 +151,13 @@ def test_task_definition_injects_secrets_and_gives_shutdown_time(deployment: Dep
     assert set(secrets) == {"DATABASE_URL", "API_TOKEN"}
     assert "DATABASE_URL" not in {e["name"] for e in container.get("environment", [])}
     log = container["logConfiguration"]
-    assert log["logDriver"] == "awslogs" and log["options"]["awslogs-group"] == deployment.outputs["log_group_name"]
-    groups = deployment.client("logs").describe_log_groups(logGroupNamePrefix=deployment.outputs["log_group_name"])["logGroups"]
+    assert (
+        log["logDriver"] == "awslogs"
+        and log["options"]["awslogs-group"] == deployment.outputs["log_group_name"]
+    )
+    groups = deployment.client("logs").describe_log_groups(
+        logGroupNamePrefix=deployment.outputs["log_group_name"]
+    )["logGroups"]
     assert groups[0]["retentionInDays"] == 30
 
 
@@ -173,7 +193,9 @@ def test_roles_are_least_privilege_with_no_wildcard_grants(deployment: Deploymen
     attached = iam.list_attached_role_policies(RoleName=roles["ecs-task-execution"])["AttachedPolicies"]
     assert [p["PolicyName"] for p in attached] == ["AmazonECSTaskExecutionRolePolicy"]
     (name,) = iam.list_role_policies(RoleName=roles["ecs-task-execution"])["PolicyNames"]
-    (read,) = _statements(iam.get_role_policy(RoleName=roles["ecs-task-execution"], PolicyName=name)["PolicyDocument"])
+    (read,) = _statements(
+        iam.get_role_policy(RoleName=roles["ecs-task-execution"], PolicyName=name)["PolicyDocument"]
+    )
     assert read["Action"] == "secretsmanager:GetSecretValue"
     assert sorted(_as_list(read["Resource"])) == sorted(deployment.outputs["secret_arns"].values())
 
@@ -181,11 +203,15 @@ def test_roles_are_least_privilege_with_no_wildcard_grants(deployment: Deploymen
 def test_ecr_repository_is_immutable_scanned_and_pruned(deployment: Deployment) -> None:
     """The ECR repository has immutable tags, scan on push, and keeps the newest 10 images."""
     ecr = deployment.client("ecr")
-    repo = ecr.describe_repositories(repositoryNames=[deployment.outputs["ecr_repository_name"]])["repositories"][0]
+    repo = ecr.describe_repositories(repositoryNames=[deployment.outputs["ecr_repository_name"]])[
+        "repositories"
+    ][0]
     assert repo["imageTagMutability"] == "IMMUTABLE"
     assert repo["imageScanningConfiguration"]["scanOnPush"] is True
     assert repo["repositoryUri"] == deployment.outputs["ecr_repository_url"]
-    policy = json.loads(ecr.get_lifecycle_policy(repositoryName=repo["repositoryName"])["lifecyclePolicyText"])
+    policy = json.loads(
+        ecr.get_lifecycle_policy(repositoryName=repo["repositoryName"])["lifecyclePolicyText"]
+    )
     assert policy["rules"][0]["selection"]["countNumber"] == 10
 
 
@@ -204,7 +230,13 @@ def test_run_task_command_output_starts_the_task_by_hand(deployment: Deployment)
         cluster=deployment.outputs["cluster_name"],
         taskDefinition=deployment.outputs["task_definition_family"],
         launchType="FARGATE",
-        networkConfiguration={"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [group], "assignPublicIp": "ENABLED"}},
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": subnets,
+                "securityGroups": [group],
+                "assignPublicIp": "ENABLED",
+            }
+        },
     )
     assert not response.get("failures")
     (task,) = response["tasks"]
