@@ -119,9 +119,18 @@ def run(
             argv += ["--database-url", database_url] if database_url else []
             argv += ["--debug"] if debug else (["--quiet"] if quiet else [])
             return run_workers(argv, workers)
+        from dailyfetch.notify import notify_after_run
+        from dailyfetch.progress import make_observer
+
         result = run_job(
-            cfg, logical_date=day, force=force, database_url=database_url, config_dir=path.resolve().parent
+            cfg,
+            logical_date=day,
+            force=force,
+            database_url=database_url,
+            config_dir=path.resolve().parent,
+            observer=make_observer(quiet),
         )
+        notify_after_run(cfg, result, database_url=database_url, config_path=path)
         if result.outcome in ("failed", "interrupted"):
             sys.stderr.write(f"Error: {result.error}\n")
         return result.exit_code

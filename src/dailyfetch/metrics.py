@@ -23,6 +23,7 @@ PARTITIONS_DONE = "PartitionsDone"
 HTTP_REQUESTS = "HttpRequests"
 HTTP_RETRIES = "HttpRetries"
 HTTP_429 = "Http429"
+NOTIFICATIONS_FAILED = "NotificationsFailed"
 
 _UNITS = {
     RUN_SUCCEEDED: "Count",
@@ -33,6 +34,7 @@ _UNITS = {
     HTTP_REQUESTS: "Count",
     HTTP_RETRIES: "Count",
     HTTP_429: "Count",
+    NOTIFICATIONS_FAILED: "Count",
 }
 
 

@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 
 import structlog
 
+from dailyfetch.metrics import NOTIFICATIONS_FAILED
 from dailyfetch.redact import mask_url, redact, register_secret, register_url_secrets
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ __all__ = [
 
 log = structlog.get_logger("dailyfetch")
 MIN_HISTORY = 3  # successful runs needed before low volume can be judged
-NOTIFICATIONS_FAILED = "NotificationsFailed"
+
 _APPRISE_TYPES = {"failure": "failure", "recovery": "success", "missed": "warning", "low_volume": "warning"}
 _ERROR_MAX = 300
 

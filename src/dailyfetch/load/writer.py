@@ -128,26 +128,41 @@ def check_values(
 
 def dedupe(records: Sequence[dict[str, Any]], primary_key: Sequence[str]) -> list[dict[str, Any]]:
     """Keep the last record for each primary key; a record without its key is an error."""
-    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    try:
+        if len(primary_key) == 1:
+            (name,) = primary_key
+            single = {record[name]: record for record in records}
+            if None not in single:
+                return list(single.values())
+        else:
+            latest = {tuple(record[k] for k in primary_key): record for record in records}
+            if not any(None in key for key in latest):
+                return list(latest.values())
+    except (KeyError, TypeError):
+        pass
+    _explain_bad_key(records, primary_key)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _explain_bad_key(records: Sequence[dict[str, Any]], primary_key: Sequence[str]) -> None:
     for index, record in enumerate(records):
-        try:
-            key = tuple(record[k] for k in primary_key)
-        except KeyError as exc:
+        missing = [k for k in primary_key if k not in record]
+        if missing:
             raise SourceError(
-                f"record #{index + 1} of the batch has no primary key field {exc.args[0]!r}",
+                f"record #{index + 1} of the batch has no primary key field {missing[0]!r}",
                 hint="check [destination].primary_key against the records",
-            ) from None
+            )
+        key = tuple(record[k] for k in primary_key)
         if None in key:
             raise SourceError(
                 f"record #{index + 1} of the batch has a null primary key {dict(zip(primary_key, key, strict=True))}"
             )
         try:
-            latest[key] = record
+            hash(key)
         except TypeError:
             raise SourceError(
                 f"record #{index + 1} of the batch has a primary key that is not a scalar"
             ) from None
-    return list(latest.values())
 
 
 def _cast(name: str, pg_type: str) -> sql.Composable:
