@@ -244,7 +244,9 @@ def test_failures_are_counted_in_an_emf_line(logs: Any, capsys: pytest.CaptureFi
     notify_after_run(_config(urls='["notaservice://x", "notaservice://y"]'), _result(), database_url=None)
     doc = json.loads(capsys.readouterr().out)
     assert doc["NotificationsFailed"] == 2 and doc["job"] == "orders"
-    assert doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "NotificationsFailed", "Unit": "Count"}]
+    assert doc["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [
+        {"Name": "NotificationsFailed", "Unit": "Count"}
+    ]
 
 
 def test_a_raising_plugin_is_contained(monkeypatch: pytest.MonkeyPatch, logs: Any) -> None:
