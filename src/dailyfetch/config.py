@@ -124,11 +124,27 @@ class OffsetPagination(_Section):
 
 
 class CursorPagination(_Section):
-    """A cursor read from the body at ``path``, sent back in ``param``."""
+    """A cursor sent back in ``param``: read from the body at ``path``, or taken from the last record.
+
+    ``path``: where the next cursor is (stops when missing, null or empty).
+    ``from_last_record``: the field of the page's last record to send as the cursor
+    (Stripe's ``starting_after = <last id>``); stops on an empty page, or when the
+    boolean at ``has_more`` is false.
+    """
 
     kind: Literal["cursor"]
     param: str = "cursor"
-    path: str
+    path: str | None = None
+    from_last_record: str | None = None
+    has_more: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CursorPagination:
+        if (self.path is None) == (self.from_last_record is None):
+            raise ValueError("path: give exactly one of path or from_last_record")
+        if self.has_more is not None and self.from_last_record is None:
+            raise ValueError("has_more: only used with from_last_record")
+        return self
 
 
 class NextUrlPagination(_Section):

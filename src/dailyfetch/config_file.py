@@ -145,7 +145,7 @@ def _format_one(err: Any) -> str:
         msg = msg.removeprefix("Value error, ")
         # Model-level validators prefix the field themselves: "url: required ..."
         head, sep, rest = msg.partition(": ")
-        nests = len(loc) <= 1 or loc[-1] in ("columns", "partitions", "auth")
+        nests = len(loc) <= 1 or loc[-1] in ("columns", "partitions", "auth", "pagination")
         if sep and nests and re.fullmatch(r"[\w.\-]+", head):
             return f"{'.'.join([*loc, head])}: {rest}"
         return f"{'.'.join(loc)}: {msg}"

@@ -33,7 +33,9 @@ def assert_matches(rows: list[dict[str, Any]], records: list[dict[str, Any]]) ->
             assert row[key] == value, (key, row[key], value)
 
 
-@pytest.mark.parametrize("kind", ["page_number", "offset", "cursor", "next_url", "link_header", "none"])
+@pytest.mark.parametrize(
+    "kind", ["page_number", "offset", "cursor", "next_url", "link_header", "none", "stripe"]
+)
 def test_every_pagination_kind_lands_every_record_once(kind: str, api: FakeAPI, db_url: str) -> None:
     """Each pagination kind fetches all pages of all partitions and lands each record once."""
     config = load(make_config(api.url, kind=kind))

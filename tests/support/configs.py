@@ -34,8 +34,9 @@ def make_config(
         "next_url": '{ kind = "next_url", path = "links.next" }',
         "link_header": '{ kind = "link_header" }',
         "none": '{ kind = "none" }',
+        "stripe": '{ kind = "cursor", param = "starting_after", from_last_record = "id", has_more = "has_more" }',
     }
-    default_records = {"page_number": "data.items", "link_header": None}.get(kind, "items")
+    default_records = {"page_number": "data.items", "link_header": None, "stripe": "data"}.get(kind, "items")
     records = records if records is not None else default_records
     parts = partitions if partitions is not None else ["eu", "us"]
     lines = [

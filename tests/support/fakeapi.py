@@ -137,6 +137,12 @@ class FakeAPI:
                 return 200, {key: chunk, "links": {"next": nxt}}, {}
             headers = {"Link": f'<{self.url}{nxt}>; rel="next"'} if nxt else {}
             return 200, chunk, headers
+        if kind == "stripe":
+            after = q.get("starting_after")
+            ids = [r["id"] for r in records]
+            start = ids.index(after) + 1 if after in ids else 0
+            chunk = records[start : start + size]
+            return 200, {"object": "list", "data": chunk, "has_more": start + size < len(records)}, {}
         if kind == "none":
             return 200, {key: records}, {}
         return 404, {"error": f"unknown kind {kind}"}, {}

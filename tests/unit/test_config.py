@@ -158,7 +158,7 @@ def test_write_mode_with_primary_key(lines: str, mode: str) -> None:
         ),
         (
             with_source('[source.pagination]\nkind = "cursor"'),
-            "cfg.toml: source.pagination.path: required key is missing",
+            "cfg.toml: source.pagination.path: give exactly one of path or from_last_record",
         ),
         (
             with_source('[source.pagination]\nkind = "cursor"\npath = "next"\nfoo = 1'),

@@ -100,6 +100,7 @@ def next_state(
     response: httpx.Response,
     body: Any,
     record_count: int,
+    last_record: dict[str, Any] | None = None,
 ) -> State | None:
     """The state of the page after this one, or ``None`` when this was the last page."""
     if isinstance(config, PageNumberPagination):
@@ -107,11 +108,18 @@ def next_state(
     if isinstance(config, OffsetPagination):
         return None if record_count == 0 else {"offset": state["offset"] + record_count}
     if isinstance(config, CursorPagination):
-        cursor = lookup_path(body, config.path)
+        where = config.path or f"the last record's {config.from_last_record}"
+        if config.from_last_record is not None:
+            more = lookup_path(body, config.has_more) if config.has_more else True
+            if record_count == 0 or last_record is None or more is False:
+                return None
+            cursor = last_record.get(config.from_last_record)
+        else:
+            cursor = lookup_path(body, config.path)
         if is_missing(cursor) or cursor is None or cursor == "":
             return None
         if cursor == state.get("cursor"):
-            raise SourceError(f"pagination did not advance: cursor at '{config.path}' repeated {cursor!r}")
+            raise SourceError(f"pagination did not advance: cursor at '{where}' repeated {cursor!r}")
         return {"cursor": cursor}
     if isinstance(config, NextUrlPagination):
         link = lookup_path(body, config.path)

@@ -79,7 +79,7 @@ def fetch_rest_pages(
     else:
         pages = _one_by_one(fetch, config, state)
     for count, (page_state, (response, body, records)) in enumerate(pages, start=1):
-        following = pagination.next_state(config, page_state, response, body, len(records))
+        following = pagination.next_state(config, page_state, response, body, len(records), _last(records))
         if source.max_pages is not None and count >= source.max_pages:
             following = None
         yield Page(records, {"done": True} if following is None else following)
@@ -92,10 +92,15 @@ def _one_by_one(fetch: Any, config: Any, state: dict[str, Any]) -> Iterator[tupl
         fetched = fetch(state)
         yield state, fetched
         response, body, records = fetched
-        following = pagination.next_state(config, state, response, body, len(records))
+        following = pagination.next_state(config, state, response, body, len(records), _last(records))
         if following is None:
             return
         state = following
+
+
+def _last(records: list[Record]) -> dict[str, Any] | None:
+    last = records[-1] if records else None
+    return last if isinstance(last, dict) else None
 
 
 def _advance(config: PageNumberPagination | OffsetPagination, state: dict[str, Any]) -> dict[str, Any]:
