@@ -41,7 +41,6 @@ locals {
   # protect (no cycles) and plans show them in full.
   cluster_arn           = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:cluster/${local.name}"
   task_family_arn       = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${local.name}"
-  cluster_tasks_arn     = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task/${local.name}/*"
   schedule_group_arn    = "arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule-group/${local.name}"
   failure_rule_arn      = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/${local.name}-task-failed"
   alarm_arn_prefix      = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.name}-"

@@ -328,7 +328,7 @@ run "execution_role_has_the_managed_policy_and_reads_exactly_its_secrets" {
     error_message = "The execution role may read exactly the job's secrets."
   }
   assert {
-    condition     = aws_iam_role_policy.ecs_task_execution_secrets.role == aws_iam_role.ecs_task_execution.id
+    condition     = aws_iam_role_policy.ecs_task_execution_secrets.role == "dailyfetch-ecs-task-execution"
     error_message = "The secrets policy belongs to the execution role, not to the task role."
   }
 }

@@ -116,7 +116,7 @@ run "existing_secret_arns_are_used_instead_of_created_and_are_the_only_readable_
     error_message = "The execution role reads exactly the three secrets."
   }
   assert {
-    condition     = length(jsondecode(aws_iam_role_policy.ecs_task_execution_secrets.policy).Statement) == 1
+    condition     = length(aws_iam_role_policy.ecs_task_execution_kms) == 0
     error_message = "Without secrets_kms_key_arns the execution role gets no KMS permission."
   }
 }
@@ -130,7 +130,7 @@ run "secrets_kms_key_arns_allow_decrypt_through_secrets_manager_only" {
   }
 
   assert {
-    condition = jsondecode(aws_iam_role_policy.ecs_task_execution_secrets.policy).Statement[1] == {
+    condition = jsondecode(aws_iam_role_policy.ecs_task_execution_kms[0].policy).Statement[0] == {
       Sid       = "DecryptThoseSecretsThroughSecretsManager"
       Effect    = "Allow"
       Action    = "kms:Decrypt"
@@ -138,6 +138,10 @@ run "secrets_kms_key_arns_allow_decrypt_through_secrets_manager_only" {
       Condition = { StringEquals = { "kms:ViaService" = "secretsmanager.us-east-1.amazonaws.com" } }
     }
     error_message = "kms:Decrypt must be limited to the given keys, used by Secrets Manager."
+  }
+  assert {
+    condition     = aws_iam_role_policy.ecs_task_execution_kms[0].role == "dailyfetch-ecs-task-execution"
+    error_message = "The KMS permission belongs to the execution role."
   }
 }
 
