@@ -215,6 +215,32 @@ class AuthConfig(_Section):
         return self
 
 
+class IncrementalConfig(_Section):
+    """``[source.incremental]``: fetch what changed since the last run's high-water mark."""
+
+    cursor: Annotated[str, Field(min_length=1)]
+    param: str | None = None
+    initial: str
+    lookback: str | None = None
+
+    @field_validator("initial")
+    @classmethod
+    def _initial_value(cls, value: str) -> str:
+        from dailyfetch.incremental import parse_cursor
+
+        parse_cursor(value)
+        return value
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: str | None) -> str | None:
+        from dailyfetch.stopping import parse_duration
+
+        if value is not None and not value.strip().lstrip("-").replace(".", "", 1).isdigit():
+            parse_duration(value)
+        return value
+
+
 class SourceConfig(_Section):
     """``[source]``: a declarative REST endpoint or a Python function."""
 
@@ -236,6 +262,7 @@ class SourceConfig(_Section):
     requests_per_second: Annotated[float, Field(gt=0, le=10_000)] | None = None
     on_bad_record: Literal["fail", "skip"] = "fail"
     auth: AuthConfig | None = None
+    incremental: IncrementalConfig | None = None
 
     @field_validator("partitions")
     @classmethod
@@ -267,7 +294,7 @@ class SourceConfig(_Section):
                 raise ValueError("function: only allowed when kind = 'python'")
         elif not self.function:
             raise ValueError("function: required when kind = 'python'")
-        known = RUN_VARIABLES | set(self.partitions)
+        known = RUN_VARIABLES | set(self.partitions) | ({"since"} if self.incremental else set())
         templates: list[tuple[str, str]] = [("url", self.url or "")]
         templates += [(f"params.{k}", v) for k, v in self.params.items() if isinstance(v, str)]
         templates += [(f"headers.{k}", v) for k, v in self.headers.items()]

@@ -29,7 +29,7 @@ from dailyfetch.errors import ClaimLostError
 from dailyfetch.plan import RunPlan
 from dailyfetch.redact import redact, seal, unseal
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _DDL = """
 CREATE SCHEMA IF NOT EXISTS dailyfetch;
 CREATE TABLE IF NOT EXISTS dailyfetch.meta (version int NOT NULL);
@@ -72,6 +72,24 @@ CREATE TABLE IF NOT EXISTS dailyfetch.partitions (
 ALTER TABLE dailyfetch.partitions
     ADD COLUMN IF NOT EXISTS bad_records bigint NOT NULL DEFAULT 0,
     ADD COLUMN IF NOT EXISTS bad_sample jsonb;
+CREATE TABLE IF NOT EXISTS dailyfetch.cursors (
+    job text NOT NULL,
+    partition text NOT NULL,
+    value text,
+    pending text,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    set_by text,
+    PRIMARY KEY (job, partition)
+);
+CREATE TABLE IF NOT EXISTS dailyfetch.cursor_changes (
+    id bigserial PRIMARY KEY,
+    job text NOT NULL,
+    partition text NOT NULL,
+    old_value text,
+    new_value text,
+    set_by text NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now()
+);
 """
 
 Connection = psycopg.Connection[Any]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,14 @@ import orjson
 import psycopg
 import structlog
 
-from dailyfetch import ledger
+from dailyfetch import cursor_state, ledger
 from dailyfetch.config import Config
 from dailyfetch.errors import DatabaseUnavailableError, LoadError, RunInterrupted, SourceError
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.python import fetch_python_pages, load_function
 from dailyfetch.fetch.rest import fetch_rest_pages
 from dailyfetch.fetch.source import FetchContext, PageIterator, Record
+from dailyfetch.incremental import batch_max, since_for
 from dailyfetch.load import columns as cols
 from dailyfetch.load import writer
 from dailyfetch.plan import Partition, RunPlan
@@ -69,6 +70,7 @@ class PartitionWorker:
     spec: writer.TableSpec = field(init=False)
     into: str = field(init=False)
     columns: dict[str, str] = field(default_factory=dict)
+    since: str | None = None
 
     def __post_init__(self) -> None:
         dest = self.config.destination
@@ -94,6 +96,7 @@ class PartitionWorker:
         self.conn.commit()
         bad = BadRecords()
         rows = 0
+        claim = self._with_since(claim)
         if claim.progress is not None and claim.progress.get("done"):
             return self._flush([], claim, claim.progress, pages=0, fresh=False, final=True, bad=bad)
         fresh = claim.progress is None
@@ -139,11 +142,32 @@ class PartitionWorker:
         bound.info("partition.done", rows=rows, seconds=round(time.monotonic() - started, 3), **extra)
         return rows
 
+    def _with_since(self, claim: ledger.Claim) -> ledger.Claim:
+        """For incremental jobs: the ``since`` this partition asks for, kept across resumes."""
+        inc = self.config.source.incremental
+        if inc is None:
+            return claim
+        progress = dict(claim.progress) if claim.progress is not None else None
+        if progress is not None and "since" in progress:
+            self.since = str(progress.pop("since"))
+        else:
+            self.since = since_for(inc, cursor_state.read_mark(self.conn, self.plan.job, claim.key))
+            self.conn.commit()
+        log.info("incremental.since", partition=claim.key, since=self.since, cursor=inc.cursor)
+        return replace(claim, progress=progress or None)
+
     def _pages(self, claim: ledger.Claim) -> PageIterator:
         variables = self.plan.variables(Partition(dict(claim.values)))
         source = self.config.source
+        extra: dict[str, Any] = {}
+        if source.incremental is not None:
+            variables["since"] = self.since
+            if source.incremental.param:
+                extra[source.incremental.param] = self.since
         if source.kind == "rest":
-            return fetch_rest_pages(source, self.client, variables, claim.progress, control=self.control)
+            return fetch_rest_pages(
+                source, self.client, variables, claim.progress, control=self.control, extra_params=extra
+            )
         assert source.function is not None
         function = load_function(source.function, self.config_dir)
         ctx = FetchContext(
@@ -152,6 +176,7 @@ class PartitionWorker:
             client=self.client,
             variables=variables,
             log=log.bind(job=self.plan.job, partition=claim.key),
+            since=self.since,
         )
         return fetch_python_pages(function, ctx, claim.progress)
 
@@ -228,6 +253,13 @@ class PartitionWorker:
                 written = writer.write_batch(
                     self.conn, spec, self.into, records, self.columns, names, tags=tags
                 )
+                inc = self.config.source.incremental
+                if inc is not None:
+                    mark = batch_max(records, inc.cursor)
+                    cursor_state.record_pending(self.conn, self.plan.job, claim.key, mark)
+                    if final:
+                        cursor_state.promote(self.conn, self.plan.job, claim.key, f"run {self.run_id}")
+                    resume = {**resume, "since": self.since}
                 ledger.save_progress(
                     self.conn, self.run_id, claim.key, self.worker, resume,
                     rows=written, pages=pages, lease_seconds=lease, bad=bad.count, bad_sample=bad.sample,

@@ -91,6 +91,17 @@ def print_check(config: Config, *, database_url: str | None) -> None:
                 (plan.job, plan.logical_date),
             ).fetchone()
             state = found[0] if found else None
+        since = None
+        if config.source.incremental is not None:
+            from dailyfetch.incremental import since_for
+
+            has_cursors = conn.execute("SELECT to_regclass('dailyfetch.cursors') IS NOT NULL").fetchone()
+            mark = None
+            if has_cursors and has_cursors[0]:
+                from dailyfetch.cursor_state import read_mark
+
+                mark = read_mark(conn, plan.job, plan.partitions[0].key)
+            since = since_for(config.source.incremental, mark)
     finally:
         conn.close()
     out = sys.stdout.write
@@ -117,7 +128,11 @@ def print_check(config: Config, *, database_url: str | None) -> None:
         out(f"source: python function {source.function}\n")
         return
     variables = plan.variables(plan.partitions[0])
-    first_url, params, headers = render_request(source, variables)
+    first_url, params, headers = render_request(source, {**variables, "since": since or ""})
+    if source.incremental is not None:
+        out(f"incremental: since {since} (cursor '{source.incremental.cursor}')\n")
+        if source.incremental.param:
+            params[source.incremental.param] = since
     request = pagination.page_request(
         source.pagination, pagination.first_state(source.pagination), first_url, params
     )

@@ -52,9 +52,11 @@ def fetch_rest_pages(
     *,
     policy: RetryPolicy | None = None,
     control: FetchControl | None = None,
+    extra_params: dict[str, Any] | None = None,
 ) -> PageIterator:
     """Yield each page of a REST partition, starting from ``resume`` when given."""
     url, params, headers = render_request(source, variables)
+    params.update(extra_params or {})
     policy = policy or RetryPolicy(attempts=source.retry_attempts, timeout=source.retry_max_wait)
     control = control or FetchControl()
     config = source.pagination

@@ -49,6 +49,7 @@ class FetchContext:
         checkpoint: the last committed :class:`Checkpoint` value, ``None`` on a fresh start.
         variables: all run variables (``date`` plus the partition values).
         log: a structlog logger bound to the job and partition.
+        since: for incremental jobs, the cursor value to fetch changes since.
     """
 
     date: date
@@ -57,6 +58,7 @@ class FetchContext:
     checkpoint: Any = None
     variables: dict[str, Any] = field(default_factory=dict)
     log: Any = field(default_factory=structlog.get_logger)
+    since: str | None = None
 
 
 PageIterator = Iterator[Page]

@@ -1,0 +1,441 @@
+"""What ``dailyfetch init`` guesses from one sample page: pure functions, no network.
+
+Each ``infer_*`` function looks at the sample (the JSON body, its records, the
+request's query parameters) and returns its guess with the reason, as one
+:class:`Guess` line that ``init`` prints and writes into the file, so the user
+can judge every guess. The request side (dates to template, secrets to move to
+the environment) and the file itself are :mod:`dailyfetch.init_write`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+Record = dict[str, Any]
+Setting = str | int
+
+_MAX_DEPTH = 6
+_PREFERRED_LISTS = ("data", "items", "results", "records", "entries", "features", "value")
+# Keys whose value is the next page's URL (compared lower-case, without "_" and "-").
+_NEXT_URL_KEYS = frozenset(
+    {"next", "nexturl", "nextlink", "nextpage", "nextpageurl", "nexthref", "@odata.nextlink"}
+)
+_LINK_CONTAINERS = frozenset({"links", "_links", "paging", "pagination", "meta", "metadata", "pageinfo"})
+# Body key of the next cursor -> the query parameter it is usually sent back in.
+_CURSOR_KEYS = {
+    "nextcursor": "cursor", "cursor": "cursor", "nextpagetoken": "page_token", "nexttoken": "next_token",
+    "continuationtoken": "continuation_token", "continuation": "continuation", "after": "after",
+    "scrollid": "scroll_id",
+}  # fmt: skip
+_STRONG_CURSOR_KEYS = frozenset({"nextcursor", "nextpagetoken", "nexttoken", "continuationtoken"})
+_CURSOR_PARAMS = frozenset({"cursor", "page_token", "pagetoken", "after", "next_token", "continuation"})
+_PAGE_PARAMS = ("page", "page_number", "pagenumber", "pagenum")
+_OFFSET_PARAMS = ("offset", "skip", "$skip", "start")
+_LIMIT_PARAMS = ("limit", "$top", "top", "per_page", "page_size", "pagesize", "count", "size", "max", "rows")
+_BODY_PAGE_KEYS = ("page", "current_page", "currentPage", "page_number", "pageNumber")
+_BODY_TOTAL_KEYS = ("total_pages", "totalPages", "last_page", "lastPage", "page_count", "pageCount", "pages")
+_ROUND_PAGE_SIZES = frozenset({10, 20, 25, 30, 50, 100, 200, 250, 500, 1000})
+
+TIMESTAMP = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?P<zone>Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME_NAME = re.compile(r"(time|date|_at$|[a-z]At$|^ts$|_ts$|_ms$|created|updated|modified|epoch)")
+_CHANGED_NAME = re.compile(r"(updated|modified|changed|lastupdate|lastmodif)", re.IGNORECASE)
+_WHEN_NAME = re.compile(r"(time|timestamp|created|date)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Guess:
+    """One guess and its reason, printed as ``topic: text``."""
+
+    topic: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.text}"
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class RecordsGuess:
+    """Where the records are (``path`` ``None``: the body itself) and the sample's records."""
+
+    path: str | None
+    records: list[Record]
+    guess: Guess
+
+
+def find_records(body: Any) -> RecordsGuess | None:
+    """The largest list of objects in ``body`` (ties: the shallower); ``None`` if there is none."""
+    found: list[tuple[str, list[Any]]] = []
+    _collect_lists(body, "", 0, found)
+    full = [(path, items) for path, items in found if items]
+    if full:
+        path, items = max(full, key=lambda c: (len(c[1]), -c[0].count("."), -len(c[0])))
+        where = f"'{path}'" if path else "the body itself"
+        others = f"; {len(full) - 1} smaller list(s) ignored" if len(full) > 1 else ""
+        why = f"{where} is the largest list of objects ({len(items)} in the sample{others})"
+        return RecordsGuess(path or None, list(items), Guess("records", why))
+    if found:
+        path = min((p for p, _ in found), key=lambda p: (p.split(".")[-1] not in _PREFERRED_LISTS, len(p)))
+        where = f"'{path}'" if path else "the body itself"
+        why = f"{where} is an empty list: the sample has no records, so columns and key are not guessed"
+        return RecordsGuess(path or None, [], Guess("records", why))
+    if isinstance(body, dict):
+        why = "the body is one object with no list in it: each request loads it as one row"
+        return RecordsGuess(None, [body], Guess("records", why))
+    return None
+
+
+def _collect_lists(node: Any, path: str, depth: int, out: list[tuple[str, list[Any]]]) -> None:
+    if isinstance(node, list):
+        if all(isinstance(item, dict) for item in node):
+            out.append((path, node))
+        return
+    if not isinstance(node, dict) or depth >= _MAX_DEPTH:
+        return
+    for key, value in node.items():
+        if isinstance(key, str) and "." not in key and key:
+            _collect_lists(value, f"{path}.{key}" if path else key, depth + 1, out)
+
+
+# ---------------------------------------------------------------- pagination
+
+
+@dataclass(frozen=True)
+class PaginationGuess:
+    """The ``pagination`` inline table (``kind`` first) and the query parameters it sends itself."""
+
+    settings: dict[str, Setting]
+    guess: Guess
+    drop_params: frozenset[str] = frozenset()
+    warning: str | None = None
+
+
+def infer_pagination(
+    body: Any, records: RecordsGuess, params: dict[str, str], *, link_next: str | None = None
+) -> PaginationGuess:
+    """How to ask for the next page, from the Link header, the body, then the query parameters."""
+    if link_next:
+        why = 'the response has a Link header with rel="next" (GitHub style)'
+        return PaginationGuess({"kind": "link_header"}, Guess("pagination", f"link_header: {why}"))
+    for guess in (
+        _next_url(body),
+        _cursor(body, params),
+        _last_record_cursor(body, records, params),
+        _from_params(params),
+        _from_body_counters(body, records),
+    ):
+        if guess is not None:
+            return guess
+    why = "no next link, cursor, has_more, or page/offset parameter found: one request per run"
+    warning = None
+    sizes = {int(v) for k, v in params.items() if k.lower() in _LIMIT_PARAMS and v.isdigit()}
+    count = len(records.records)
+    if count and (count in sizes or count in _ROUND_PAGE_SIZES):
+        warning = (
+            f"the sample has exactly {count} records, which looks like a page size: if the API pages, "
+            "set [source].pagination (see docs/configuration.md)"
+        )
+    return PaginationGuess({"kind": "none"}, Guess("pagination", f"none: {why}"), warning=warning)
+
+
+def _squash(key: str) -> str:
+    return key.lower().replace("_", "").replace("-", "")
+
+
+def _containers(body: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The body and its small metadata objects (``links``, ``meta``, ...), with their paths."""
+    if not isinstance(body, dict):
+        return []
+    found: list[tuple[str, dict[str, Any]]] = [("", body)]
+    for key, value in body.items():
+        if isinstance(value, dict) and (_squash(key) in _LINK_CONTAINERS or key.lower() in _LINK_CONTAINERS):
+            found.append((key, value))
+            found += [(f"{key}.{k}", v) for k, v in value.items() if isinstance(v, dict) and "." not in k]
+    return found
+
+
+def _looks_like_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://", "/", "?"))
+
+
+def _next_url(body: Any) -> PaginationGuess | None:
+    for prefix, container in _containers(body):
+        for key, value in container.items():
+            squashed = _squash(key)
+            target = value
+            if isinstance(value, dict) and squashed == "next" and "href" in value:  # HAL: _links.next.href
+                key, target = f"{key}.href", value["href"]
+            elif squashed not in _NEXT_URL_KEYS:
+                continue
+            urlish = any(word in squashed for word in ("url", "link", "href")) or prefix != ""
+            if not (_looks_like_url(target) or (target is None and urlish)):
+                continue
+            path = f"{prefix}.{key}" if prefix else key
+            if "." in key and not key.endswith(".href"):
+                why = (
+                    f"'{key}' holds the next URL, but a records/cursor path cannot name a key containing '.'"
+                    "; left as one request per run"
+                )
+                warning = f"pagination: '{key}' cannot be followed yet; only the first page will be fetched"
+                return PaginationGuess({"kind": "none"}, Guess("pagination", f"none: {why}"), warning=warning)
+            state = "a URL" if target else "null (the last page)"
+            why = f"'{path}' is {state}: each page names the next one"
+            return PaginationGuess(
+                {"kind": "next_url", "path": path}, Guess("pagination", f"next_url: {why}")
+            )
+    return None
+
+
+def _cursor(body: Any, params: dict[str, str]) -> PaginationGuess | None:
+    for prefix, container in _containers(body):
+        for key, value in container.items():
+            squashed = _squash(key)
+            if squashed not in _CURSOR_KEYS or isinstance(value, bool):
+                continue
+            if squashed == "after" and not prefix:
+                continue  # a bare top-level "after" is too often a date filter
+            present = isinstance(value, str | int) and value != ""
+            if not present and not (value is None and squashed in _STRONG_CURSOR_KEYS):
+                continue
+            path = f"{prefix}.{key}" if prefix else key
+            given = [p for p in params if _squash(p) in {_squash(c) for c in _CURSOR_PARAMS}]
+            param = given[0] if given else _CURSOR_KEYS[squashed]
+            if squashed == "nextpagetoken" and not given and any(c.isupper() for c in key):
+                param = "pageToken"
+            origin = "the request's parameter" if given else "a common name: check the API's docs"
+            why = f"'{path}' holds the next cursor, sent back as '{param}' ({origin})"
+            settings: dict[str, Setting] = {"kind": "cursor", "param": param, "path": path}
+            return PaginationGuess(settings, Guess("pagination", f"cursor: {why}"), frozenset(given))
+    return None
+
+
+def _last_record_cursor(body: Any, records: RecordsGuess, params: dict[str, str]) -> PaginationGuess | None:
+    if not isinstance(body, dict) or not records.records:
+        return None
+    flag = next((k for k in ("has_more", "hasMore") if isinstance(body.get(k), bool)), None)
+    if flag is None or not all(isinstance(r.get("id"), str | int) for r in records.records):
+        return None
+    settings: dict[str, Setting] = {
+        "kind": "cursor", "param": "starting_after", "from_last_record": "id", "has_more": flag,
+    }  # fmt: skip
+    why = (
+        f"'{flag}' and records with an 'id' (Stripe style): the next request sends starting_after = "
+        f"the last record's id, until '{flag}' is false"
+    )
+    drop = frozenset(p for p in params if p in ("starting_after", "ending_before"))
+    return PaginationGuess(settings, Guess("pagination", f"cursor: {why}"), drop)
+
+
+def _int_param(params: dict[str, str], names: tuple[str, ...]) -> tuple[str, int] | None:
+    for key, value in params.items():
+        if key.lower() in names and value.strip().isdigit():
+            return key, int(value)
+    return None
+
+
+def _from_params(params: dict[str, str]) -> PaginationGuess | None:
+    page = _int_param(params, _PAGE_PARAMS)
+    if page is not None:
+        name, value = page
+        start = value if value in (0, 1) else 1
+        why = f"the request has '{name}={value}'; stops at the first page with no records"
+        settings: dict[str, Setting] = {"kind": "page_number", "param": name, "start": start}
+        return PaginationGuess(settings, Guess("pagination", f"page_number: {why}"), frozenset({name}))
+    offset = _int_param(params, _OFFSET_PARAMS)
+    if offset is None or (offset[0].lower() == "start" and _int_param(params, _LIMIT_PARAMS) is None):
+        return None
+    name, value = offset
+    limit = _int_param(params, _LIMIT_PARAMS) or ("limit", 100)
+    start = value if value in (0, 1) else 0
+    based = " (1-based)" if start == 1 else ""
+    why = (
+        f"the request has '{name}={value}'{based} and '{limit[0]}={limit[1]}'; stops at the first empty page"
+    )
+    settings = {"kind": "offset", "param": name, "limit_param": limit[0], "limit": limit[1], "start": start}
+    return PaginationGuess(settings, Guess("pagination", f"offset: {why}"), frozenset({name, limit[0]}))
+
+
+def _from_body_counters(body: Any, records: RecordsGuess) -> PaginationGuess | None:
+    for prefix, container in _containers(body):
+        page_key = next((k for k in _BODY_PAGE_KEYS if _is_int(container.get(k))), None)
+        if page_key is None:
+            continue
+        total_key = next((k for k in _BODY_TOTAL_KEYS if _is_int(container.get(k))), None)
+        where = f"{prefix}.{page_key}" if prefix else page_key
+        param = page_key if page_key in ("page_number", "pageNumber") else "page"
+        start = container[page_key] if container[page_key] in (0, 1) else 1
+        of = f" of {container[total_key]} ('{total_key}')" if total_key else ""
+        why = f"the body says '{where}' = {container[page_key]}{of}; asks ?{param}=N, stops at the first empty page"
+        settings: dict[str, Setting] = {"kind": "page_number", "param": param, "start": start}
+        return PaginationGuess(settings, Guess("pagination", f"page_number: {why}"), frozenset({param}))
+    if isinstance(body, dict) and _is_int(body.get("offset")) and records.path:
+        limit = body["limit"] if _is_int(body.get("limit")) and body["limit"] > 0 else 100
+        why = f"the body has 'offset' = {body['offset']}; asks ?offset=N&limit={limit}, stops at the first empty page"
+        settings = {"kind": "offset", "param": "offset", "limit_param": "limit", "limit": limit}
+        return PaginationGuess(
+            settings, Guess("pagination", f"offset: {why}"), frozenset({"offset", "limit"})
+        )
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------- primary key
+
+
+def infer_primary_key(records: list[Record], resource: str = "") -> tuple[str | None, Guess]:
+    """An id-like top-level field present, scalar and unique in every sample record."""
+    if not records:
+        return None, Guess("primary key", "none: the sample has no records; rows are appended")
+    names = list(dict.fromkeys(k for r in records for k in r))
+    singular = resource[:-1] if resource.endswith("s") else resource
+    ranked = ["id", "uuid", "guid", f"{singular}_id", f"{singular}Id", "code", "key"]
+    ranked += [n for n in names if re.search(r"(_id|Id|_uuid|_key)$", n)]
+    for name in dict.fromkeys(ranked):
+        values = [r.get(name) for r in records]
+        if not all(isinstance(v, str | int) and not isinstance(v, bool) and v != "" for v in values):
+            continue
+        if len(set(values)) != len(values):
+            continue
+        proof = f"unique in all {len(records)} sample records" if len(records) > 1 else "only 1 sample record"
+        return name, Guess("primary key", f"{name} ({proof}): rows are merged on it, so re-runs are harmless")
+    why = "none: no id-like field (id, uuid, *_id, code) is unique in the sample; rows are appended"
+    return None, Guess("primary key", why)
+
+
+# ---------------------------------------------------------------- columns
+
+
+@dataclass(frozen=True)
+class ColumnGuess:
+    """A top-level field: the type dailyfetch would infer, a type to declare (or ``None``), and why."""
+
+    name: str
+    inferred: str | None
+    declared: str | None = None
+    note: str = ""
+
+
+def infer_columns(records: list[Record]) -> list[ColumnGuess]:
+    """Each top-level field of the sample, with a declared type where inference is ambiguous."""
+    from dailyfetch.load.columns import infer_type, observe
+
+    seen = observe(records)
+    names = list(dict.fromkeys(k for r in records for k in r))
+    columns: list[ColumnGuess] = []
+    for name in names:
+        types = seen.get(name, set())
+        values = [r[name] for r in records if r.get(name) is not None]
+        columns.append(_column(name, infer_type(types), {t for t in types if t is not type(None)}, values))
+    return columns
+
+
+def _column(name: str, inferred: str | None, kinds: set[type], values: list[Any]) -> ColumnGuess:
+    if inferred is None:
+        return ColumnGuess(
+            name, None, note="only nulls in the sample: the column appears with its first value"
+        )
+    if kinds == {str}:
+        zones = [TIMESTAMP.match(v) for v in values]
+        if all(zones):
+            if all(m is not None and m.group("zone") for m in zones):
+                return ColumnGuess(name, inferred, "timestamptz", "ISO 8601 timestamps with a zone")
+            if not any(m is not None and m.group("zone") for m in zones):
+                return ColumnGuess(name, inferred, "timestamp", "ISO 8601 timestamps without a zone")
+            return ColumnGuess(name, inferred, note="ISO 8601 timestamps, some without a zone: kept as text")
+        if all(DATE.match(v) and _valid_date(v) for v in values):
+            return ColumnGuess(name, inferred, "date", "ISO 8601 dates")
+    if kinds == {int, float}:
+        note = "whole and decimal numbers in the sample: declared so a page of whole numbers cannot make it bigint"
+        return ColumnGuess(name, inferred, "double precision", note)
+    if kinds == {int} and _TIME_NAME.search(name):
+        epoch = _epoch_unit(values)
+        if epoch == "ms":
+            return ColumnGuess(name, inferred, note="epoch milliseconds: to_timestamp(x / 1000.0) in SQL")
+        if epoch == "s":
+            return ColumnGuess(name, inferred, note="epoch seconds: to_timestamp(x) in SQL")
+    if inferred == "jsonb" and not kinds <= {dict, list}:
+        return ColumnGuess(name, inferred, note="mixed JSON types in the sample: stored as jsonb")
+    return ColumnGuess(name, inferred)
+
+
+def _valid_date(text: str) -> bool:
+    try:
+        datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
+
+
+def _epoch_unit(values: list[Any]) -> str | None:
+    """``"ms"`` or ``"s"`` when every value is an epoch between 2001 and 2286, else ``None``."""
+    if values and all(10**12 <= v < 10**13 for v in values):
+        return "ms"
+    if values and all(10**9 <= v < 10**10 for v in values):
+        return "s"
+    return None
+
+
+# ---------------------------------------------------------------- incremental cursor
+
+
+@dataclass(frozen=True)
+class IncrementalGuess:
+    """A field that tells when a record changed, for a commented ``[source.incremental]`` block."""
+
+    cursor: str
+    param: str
+    initial: str
+    guess: Guess
+
+
+def infer_incremental(records: list[Record]) -> IncrementalGuess | None:
+    """An ``updated_at``-like timestamp field (top level, then one level down), or ``None``."""
+    candidates: list[tuple[int, int, str, list[Any]]] = []
+    fields: dict[str, list[Any]] = {}
+    for record in records:
+        for key, value in record.items():
+            fields.setdefault(key, []).append(value)
+            if isinstance(value, dict):
+                for inner, inner_value in value.items():
+                    fields.setdefault(f"{key}.{inner}", []).append(inner_value)
+    for order, (path, values) in enumerate(fields.items()):
+        name = path.rsplit(".", 1)[-1]
+        rank = 0 if _CHANGED_NAME.search(name) else 1 if _WHEN_NAME.search(name) else None
+        present = [v for v in values if v is not None]
+        if rank is None or not present or len(values) != len(records) or "." in name:
+            continue
+        if _timestamp_kind(present) is not None:
+            candidates.append((rank, path.count(".") * 1000 + order, path, present))
+    if not candidates:
+        return None
+    rank, _, path, present = min(candidates, key=lambda c: (c[0], c[1]))
+    kind = _timestamp_kind(present)
+    initial = min(present)
+    if kind in ("ms", "s"):
+        initial = datetime.fromtimestamp(initial / (1000 if kind == "ms" else 1), UTC).isoformat()
+    what = "when each record last changed" if rank == 0 else "when each record happened"
+    why = f"'{path}' looks like {what}: a commented [source.incremental] block is in the file"
+    return IncrementalGuess(
+        path, "updated_since" if rank == 0 else "since", str(initial), Guess("incremental", why)
+    )
+
+
+def _timestamp_kind(values: list[Any]) -> str | None:
+    if all(isinstance(v, str) for v in values):
+        if all(TIMESTAMP.match(v) for v in values):
+            return "iso"
+        return "date" if all(DATE.match(v) for v in values) else None
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return _epoch_unit(values)
+    return None
