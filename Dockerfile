@@ -57,7 +57,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONPATH=/app \
-    DAILYFETCH_CONFIG=/app/dailyfetch.toml
+    DAILYFETCH_CONFIG=/app/dailyfetch.toml \
+    DAILYFETCH_HEALTH_FILE=/tmp/dailyfetch-schedule.health
 
 RUN groupadd --system --gid 10001 dailyfetch \
  && useradd --system --uid 10001 --gid dailyfetch --home-dir /app --no-create-home \

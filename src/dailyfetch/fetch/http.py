@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import orjson
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
 from tenacity.wait import wait_random_exponential
 
 from dailyfetch import __version__
@@ -138,7 +138,7 @@ def send(
         return chosen
 
     retrying = Retrying(
-        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.timeout),
+        stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.timeout),
         wait=wait,
         retry=retry_if_exception_type(TransientSourceError),
         sleep=control.stop.sleep,
