@@ -23,7 +23,9 @@ _PREFERRED_LISTS = ("data", "items", "results", "records", "entries", "features"
 _NEXT_URL_KEYS = frozenset(
     {"next", "nexturl", "nextlink", "nextpage", "nextpageurl", "nexthref", "@odata.nextlink"}
 )
-_LINK_CONTAINERS = frozenset({"links", "_links", "paging", "pagination", "meta", "metadata", "pageinfo"})
+_LINK_CONTAINERS = frozenset(
+    {"links", "paging", "pagination", "meta", "metadata", "pageinfo", "responsemetadata"}
+)
 # Body key of the next cursor -> the query parameter it is usually sent back in.
 _CURSOR_KEYS = {
     "nextcursor": "cursor", "cursor": "cursor", "nextpagetoken": "page_token", "nexttoken": "next_token",
@@ -57,9 +59,6 @@ class Guess:
 
     def __str__(self) -> str:
         return f"{self.topic}: {self.text}"
-
-
-# ---------------------------------------------------------------- records
 
 
 @dataclass(frozen=True)
@@ -105,9 +104,6 @@ def _collect_lists(node: Any, path: str, depth: int, out: list[tuple[str, list[A
             _collect_lists(value, f"{path}.{key}" if path else key, depth + 1, out)
 
 
-# ---------------------------------------------------------------- pagination
-
-
 @dataclass(frozen=True)
 class PaginationGuess:
     """The ``pagination`` inline table (``kind`` first) and the query parameters it sends itself."""
@@ -118,19 +114,28 @@ class PaginationGuess:
     warning: str | None = None
 
 
+def _paging(
+    settings: dict[str, Setting], why: str, drop: Any = (), warning: str | None = None
+) -> PaginationGuess:
+    return PaginationGuess(
+        settings, Guess("pagination", f"{settings['kind']}: {why}"), frozenset(drop), warning
+    )
+
+
 def infer_pagination(
     body: Any, records: RecordsGuess, params: dict[str, str], *, link_next: str | None = None
 ) -> PaginationGuess:
     """How to ask for the next page, from the Link header, the body, then the query parameters."""
     if link_next:
-        why = 'the response has a Link header with rel="next" (GitHub style)'
-        return PaginationGuess({"kind": "link_header"}, Guess("pagination", f"link_header: {why}"))
+        return _paging(
+            {"kind": "link_header"}, 'the response has a Link header with rel="next" (GitHub style)'
+        )
     for guess in (
         _next_url(body),
         _cursor(body, params),
         _last_record_cursor(body, records, params),
         _from_params(params),
-        _from_body_counters(body, records),
+        _from_body_counters(body),
     ):
         if guess is not None:
             return guess
@@ -143,7 +148,7 @@ def infer_pagination(
             f"the sample has exactly {count} records, which looks like a page size: if the API pages, "
             "set [source].pagination (see docs/configuration.md)"
         )
-    return PaginationGuess({"kind": "none"}, Guess("pagination", f"none: {why}"), warning=warning)
+    return _paging({"kind": "none"}, why, warning=warning)
 
 
 def _squash(key: str) -> str:
@@ -156,7 +161,7 @@ def _containers(body: Any) -> list[tuple[str, dict[str, Any]]]:
         return []
     found: list[tuple[str, dict[str, Any]]] = [("", body)]
     for key, value in body.items():
-        if isinstance(value, dict) and (_squash(key) in _LINK_CONTAINERS or key.lower() in _LINK_CONTAINERS):
+        if isinstance(value, dict) and _squash(key) in _LINK_CONTAINERS:
             found.append((key, value))
             found += [(f"{key}.{k}", v) for k, v in value.items() if isinstance(v, dict) and "." not in k]
     return found
@@ -179,17 +184,12 @@ def _next_url(body: Any) -> PaginationGuess | None:
             if not (_looks_like_url(target) or (target is None and urlish)):
                 continue
             path = f"{prefix}.{key}" if prefix else key
-            if "." in key and not key.endswith(".href"):
-                why = (
-                    f"'{key}' holds the next URL, but a records/cursor path cannot name a key containing '.'"
-                    "; left as one request per run"
-                )
-                warning = f"pagination: '{key}' cannot be followed yet; only the first page will be fetched"
-                return PaginationGuess({"kind": "none"}, Guess("pagination", f"none: {why}"), warning=warning)
+            if "." in key and not key.endswith(".href"):  # OData's "@odata.nextLink"
+                why = f"'{key}' holds the next URL, but a path cannot name a key containing '.'"
+                return _paging({"kind": "none"}, why, warning=f"only the first page will be fetched ({why})")
             state = "a URL" if target else "null (the last page)"
-            why = f"'{path}' is {state}: each page names the next one"
-            return PaginationGuess(
-                {"kind": "next_url", "path": path}, Guess("pagination", f"next_url: {why}")
+            return _paging(
+                {"kind": "next_url", "path": path}, f"'{path}' is {state}: each page names the next one"
             )
     return None
 
@@ -198,9 +198,11 @@ def _cursor(body: Any, params: dict[str, str]) -> PaginationGuess | None:
     for prefix, container in _containers(body):
         for key, value in container.items():
             squashed = _squash(key)
-            if squashed not in _CURSOR_KEYS or isinstance(value, bool):
-                continue
-            if squashed == "after" and not prefix:
+            if (
+                squashed not in _CURSOR_KEYS
+                or isinstance(value, bool)
+                or (squashed == "after" and not prefix)
+            ):
                 continue  # a bare top-level "after" is too often a date filter
             present = isinstance(value, str | int) and value != ""
             if not present and not (value is None and squashed in _STRONG_CURSOR_KEYS):
@@ -212,8 +214,7 @@ def _cursor(body: Any, params: dict[str, str]) -> PaginationGuess | None:
                 param = "pageToken"
             origin = "the request's parameter" if given else "a common name: check the API's docs"
             why = f"'{path}' holds the next cursor, sent back as '{param}' ({origin})"
-            settings: dict[str, Setting] = {"kind": "cursor", "param": param, "path": path}
-            return PaginationGuess(settings, Guess("pagination", f"cursor: {why}"), frozenset(given))
+            return _paging({"kind": "cursor", "param": param, "path": path}, why, given)
     return None
 
 
@@ -226,12 +227,8 @@ def _last_record_cursor(body: Any, records: RecordsGuess, params: dict[str, str]
     settings: dict[str, Setting] = {
         "kind": "cursor", "param": "starting_after", "from_last_record": "id", "has_more": flag,
     }  # fmt: skip
-    why = (
-        f"'{flag}' and records with an 'id' (Stripe style): the next request sends starting_after = "
-        f"the last record's id, until '{flag}' is false"
-    )
-    drop = frozenset(p for p in params if p in ("starting_after", "ending_before"))
-    return PaginationGuess(settings, Guess("pagination", f"cursor: {why}"), drop)
+    why = f"'{flag}' and records with an 'id' (Stripe style): sends starting_after = the last id until '{flag}' is false"
+    return _paging(settings, why, [p for p in params if p in ("starting_after", "ending_before")])
 
 
 def _int_param(params: dict[str, str], names: tuple[str, ...]) -> tuple[str, int] | None:
@@ -245,25 +242,25 @@ def _from_params(params: dict[str, str]) -> PaginationGuess | None:
     page = _int_param(params, _PAGE_PARAMS)
     if page is not None:
         name, value = page
-        start = value if value in (0, 1) else 1
         why = f"the request has '{name}={value}'; stops at the first page with no records"
-        settings: dict[str, Setting] = {"kind": "page_number", "param": name, "start": start}
-        return PaginationGuess(settings, Guess("pagination", f"page_number: {why}"), frozenset({name}))
-    offset = _int_param(params, _OFFSET_PARAMS)
-    if offset is None or (offset[0].lower() == "start" and _int_param(params, _LIMIT_PARAMS) is None):
+        return _paging(
+            {"kind": "page_number", "param": name, "start": value if value in (0, 1) else 1}, why, [name]
+        )
+    offset, limit = _int_param(params, _OFFSET_PARAMS), _int_param(params, _LIMIT_PARAMS)
+    if offset is None or (offset[0].lower() == "start" and limit is None):
         return None
     name, value = offset
-    limit = _int_param(params, _LIMIT_PARAMS) or ("limit", 100)
+    limit = limit if limit is not None and limit[1] >= 1 else ("limit", 100)
     start = value if value in (0, 1) else 0
     based = " (1-based)" if start == 1 else ""
     why = (
         f"the request has '{name}={value}'{based} and '{limit[0]}={limit[1]}'; stops at the first empty page"
     )
-    settings = {"kind": "offset", "param": name, "limit_param": limit[0], "limit": limit[1], "start": start}
-    return PaginationGuess(settings, Guess("pagination", f"offset: {why}"), frozenset({name, limit[0]}))
+    settings: dict[str, Setting] = {"kind": "offset", "param": name, "limit_param": limit[0]}
+    return _paging({**settings, "limit": limit[1], "start": start}, why, [name, limit[0]])
 
 
-def _from_body_counters(body: Any, records: RecordsGuess) -> PaginationGuess | None:
+def _from_body_counters(body: Any) -> PaginationGuess | None:
     for prefix, container in _containers(body):
         page_key = next((k for k in _BODY_PAGE_KEYS if _is_int(container.get(k))), None)
         if page_key is None:
@@ -273,24 +270,13 @@ def _from_body_counters(body: Any, records: RecordsGuess) -> PaginationGuess | N
         param = page_key if page_key in ("page_number", "pageNumber") else "page"
         start = container[page_key] if container[page_key] in (0, 1) else 1
         of = f" of {container[total_key]} ('{total_key}')" if total_key else ""
-        why = f"the body says '{where}' = {container[page_key]}{of}; asks ?{param}=N, stops at the first empty page"
-        settings: dict[str, Setting] = {"kind": "page_number", "param": param, "start": start}
-        return PaginationGuess(settings, Guess("pagination", f"page_number: {why}"), frozenset({param}))
-    if isinstance(body, dict) and _is_int(body.get("offset")) and records.path:
-        limit = body["limit"] if _is_int(body.get("limit")) and body["limit"] > 0 else 100
-        why = f"the body has 'offset' = {body['offset']}; asks ?offset=N&limit={limit}, stops at the first empty page"
-        settings = {"kind": "offset", "param": "offset", "limit_param": "limit", "limit": limit}
-        return PaginationGuess(
-            settings, Guess("pagination", f"offset: {why}"), frozenset({"offset", "limit"})
-        )
+        why = f"the body says '{where}' = {container[page_key]}{of}; sends ?{param}=N, stops at the first empty page"
+        return _paging({"kind": "page_number", "param": param, "start": start}, why, [param])
     return None
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-# ---------------------------------------------------------------- primary key
 
 
 def infer_primary_key(records: list[Record], resource: str = "") -> tuple[str | None, Guess]:
@@ -311,9 +297,6 @@ def infer_primary_key(records: list[Record], resource: str = "") -> tuple[str | 
         return name, Guess("primary key", f"{name} ({proof}): rows are merged on it, so re-runs are harmless")
     why = "none: no id-like field (id, uuid, *_id, code) is unique in the sample; rows are appended"
     return None, Guess("primary key", why)
-
-
-# ---------------------------------------------------------------- columns
 
 
 @dataclass(frozen=True)
@@ -356,7 +339,7 @@ def _column(name: str, inferred: str | None, kinds: set[type], values: list[Any]
         if all(DATE.match(v) and _valid_date(v) for v in values):
             return ColumnGuess(name, inferred, "date", "ISO 8601 dates")
     if kinds == {int, float}:
-        note = "whole and decimal numbers in the sample: declared so a page of whole numbers cannot make it bigint"
+        note = "whole and decimal numbers: a page of whole ones alone would make it bigint"
         return ColumnGuess(name, inferred, "double precision", note)
     if kinds == {int} and _TIME_NAME.search(name):
         epoch = _epoch_unit(values)
@@ -371,10 +354,9 @@ def _column(name: str, inferred: str | None, kinds: set[type], values: list[Any]
 
 def _valid_date(text: str) -> bool:
     try:
-        datetime.strptime(text, "%Y-%m-%d")
+        return bool(datetime.strptime(text, "%Y-%m-%d"))
     except ValueError:
         return False
-    return True
 
 
 def _epoch_unit(values: list[Any]) -> str | None:
@@ -384,9 +366,6 @@ def _epoch_unit(values: list[Any]) -> str | None:
     if values and all(10**9 <= v < 10**10 for v in values):
         return "s"
     return None
-
-
-# ---------------------------------------------------------------- incremental cursor
 
 
 @dataclass(frozen=True)
@@ -413,7 +392,7 @@ def infer_incremental(records: list[Record]) -> IncrementalGuess | None:
         name = path.rsplit(".", 1)[-1]
         rank = 0 if _CHANGED_NAME.search(name) else 1 if _WHEN_NAME.search(name) else None
         present = [v for v in values if v is not None]
-        if rank is None or not present or len(values) != len(records) or "." in name:
+        if rank is None or not present or len(values) != len(records):
             continue
         if _timestamp_kind(present) is not None:
             candidates.append((rank, path.count(".") * 1000 + order, path, present))
