@@ -375,39 +375,43 @@ class IncrementalGuess:
     cursor: str
     param: str
     initial: str
+    lookback: str
     guess: Guess
 
 
+_LOOKBACK = {"ms": "7200000", "s": "7200"}  # 2 hours in a numeric cursor's unit
+
+
 def infer_incremental(records: list[Record]) -> IncrementalGuess | None:
-    """An ``updated_at``-like timestamp field (top level, then one level down), or ``None``."""
-    candidates: list[tuple[int, int, str, list[Any]]] = []
-    fields: dict[str, list[Any]] = {}
-    for record in records:
-        for key, value in record.items():
-            fields.setdefault(key, []).append(value)
-            if isinstance(value, dict):
-                for inner, inner_value in value.items():
-                    fields.setdefault(f"{key}.{inner}", []).append(inner_value)
-    for order, (path, values) in enumerate(fields.items()):
-        name = path.rsplit(".", 1)[-1]
+    """A top-level ``updated_at``-like timestamp field in every record, or ``None``.
+
+    Nested fields (USGS's ``properties.updated``) are not offered: the incremental
+    high-water mark reads a top-level field.
+    """
+    candidates: list[tuple[int, int, str, list[Any], str]] = []
+    names = list(dict.fromkeys(k for r in records for k in r))
+    for order, name in enumerate(names):
         rank = 0 if _CHANGED_NAME.search(name) else 1 if _WHEN_NAME.search(name) else None
-        present = [v for v in values if v is not None]
-        if rank is None or not present or len(values) != len(records):
-            continue
-        if _timestamp_kind(present) is not None:
-            candidates.append((rank, path.count(".") * 1000 + order, path, present))
+        present = [r[name] for r in records if r.get(name) is not None]
+        kind = _timestamp_kind(present) if present and all(name in r for r in records) else None
+        if rank is not None and kind is not None:
+            candidates.append((rank, order, name, present, kind))
     if not candidates:
         return None
-    rank, _, path, present = min(candidates, key=lambda c: (c[0], c[1]))
-    kind = _timestamp_kind(present)
-    initial = min(present)
-    if kind in ("ms", "s"):
-        initial = datetime.fromtimestamp(initial / (1000 if kind == "ms" else 1), UTC).isoformat()
+    rank, _, name, present, kind = min(candidates, key=lambda c: (c[0], c[1]))
+    try:
+        initial = str(min(present)) if kind in _LOOKBACK else min(present, key=_instant)
+    except ValueError:  # an offset Python cannot parse: the text order is close enough
+        initial = min(present)
     what = "when each record last changed" if rank == 0 else "when each record happened"
-    why = f"'{path}' looks like {what}: a commented [source.incremental] block is in the file"
-    return IncrementalGuess(
-        path, "updated_since" if rank == 0 else "since", str(initial), Guess("incremental", why)
-    )
+    why = f"'{name}' looks like {what}: a commented [source.incremental] block is in the file"
+    param = "updated_since" if rank == 0 else "since"
+    return IncrementalGuess(name, param, initial, _LOOKBACK.get(kind, "2h"), Guess("incremental", why))
+
+
+def _instant(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _timestamp_kind(values: list[Any]) -> str | None:

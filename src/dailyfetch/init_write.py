@@ -317,7 +317,7 @@ def _incremental_block(inc: IncrementalGuess | None) -> list[str]:
         f"# cursor = {toml_value(inc.cursor)}",
         f"# param = {toml_value(inc.param)}",
         f"# initial = {toml_value(inc.initial)}",
-        '# lookback = "2h"',
+        f"# lookback = {toml_value(inc.lookback)}",
     ]
 
 

@@ -239,13 +239,41 @@ def test_incremental_prefers_a_modification_time() -> None:
     )
 
 
-def test_incremental_nested_epoch_and_none() -> None:
-    """A nested epoch-ms 'updated' is found and shown as ISO; records without a time give none."""
-    records = [{"properties": {"time": 1_764_201_600_000, "updated": 1_764_201_600_000}}]
+def test_incremental_epoch_cursor_is_numeric_and_nested_fields_are_not_offered() -> None:
+    """An epoch-ms cursor keeps numbers (lookback in ms); a nested time is not offered; no time, no guess."""
+    records = [{"time": 1_764_201_900_000, "properties": {"updated": "2026-11-27T08:00:00Z"}},
+               {"time": 1_764_201_600_000, "properties": {"updated": "2026-11-27T09:00:00Z"}}]  # fmt: skip
     guess = infer_incremental(records)
-    assert guess is not None and guess.cursor == "properties.updated"
-    assert guess.initial == "2025-11-27T00:00:00+00:00"
+    assert guess is not None
+    assert (guess.cursor, guess.param, guess.initial, guess.lookback) == (
+        "time",
+        "since",
+        "1764201600000",
+        "7200000",
+    )
+    assert infer_incremental([{"properties": {"updated": "2026-11-27T08:00:00Z"}}]) is None
     assert infer_incremental([{"id": 1, "name": "x"}]) is None
+
+
+def test_incremental_block_validates_once_uncommented(tmp_path: Path) -> None:
+    """Uncommenting the written [source.incremental] block gives a config that validates."""
+    records = [
+        {"id": 1, "updated_at": "2026-11-27T08:00:00+09:00"},
+        {"id": 2, "updated_at": "2026-11-27T09:00:00Z"},
+    ]
+    out = tmp_path / "dailyfetch.toml"
+    write_config_from_sample(
+        "https://api.test/things", params=[], headers=[], output=out, client=_client(records)
+    )
+    text = out.read_text()
+    block = text[text.index("# [source.incremental]") :].split("\n\n")[0]
+    config = parse_config(
+        text.replace(block, "\n".join(line.removeprefix("# ") for line in block.splitlines()))
+    )
+    assert config.source.incremental is not None
+    assert (config.source.incremental.cursor, config.source.incremental.initial) == (
+        "updated_at", "2026-11-27T08:00:00+09:00",
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------- request: dates, secrets, names
