@@ -240,7 +240,7 @@ def tfvars(
 
 
 # Commands that live in their own modules register themselves on ``app``.
-from dailyfetch import cli_report, cli_schedule, cli_state  # noqa: E402, F401
+from dailyfetch import cli_init, cli_report, cli_schedule, cli_state  # noqa: E402, F401
 
 
 def main() -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import subprocess
-import sys
 import tomllib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -14,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from support.cli import dailyfetch_exe, run_cli
+from support.cli import run_cli
 from support.shaped_apis import GitHubIssues, ProductsEnvelope, StripeCharges
 from support.usgs import QUERY_PATH, USGSReplay
 
@@ -22,19 +20,9 @@ DAY = "2026-11-27"
 TOKEN = "ghp_s3cr3tT0k3nValue9f8e7d"
 
 
-@functools.cache
-def _init_is_wired() -> bool:
-    return "init" in subprocess.run([*dailyfetch_exe(), "--help"], capture_output=True, text=True).stdout
-
-
 def run_init(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`dailyfetch init ARGS` in a subprocess (importing dailyfetch.cli_init until cli.py does)."""
-    if _init_is_wired():
-        return run_cli("init", *args, env=env)
-    boot = "import dailyfetch.cli_init; from dailyfetch.cli import main; main()"
-    return subprocess.run(
-        [sys.executable, "-c", boot, "init", *args], capture_output=True, text=True, timeout=120
-    )
+    """`dailyfetch init ARGS` in a subprocess."""
+    return run_cli("init", *args, env=env)
 
 
 def table_ids(db_url: str, table: str, key: str) -> list[Any]:
