@@ -194,6 +194,7 @@ def test_a_signal_mid_run_commits_exits_in_grace_then_resumes(
            expected=2 * PER, landed=landed, recover=time.monotonic() - started)  # fmt: skip
 
 
+@pytest.mark.serial
 def test_postgres_restart_mid_run_is_survived(pg_server: str, db_url: str, tmp_path: Path) -> None:
     """PostgreSQL restarting mid-run: the run reconnects, resumes from its last commit, and the table equals the source."""
     if "127.0.0.1:5432" not in pg_server:
@@ -322,19 +323,16 @@ def test_workers_share_one_run(db_url: str, tmp_path: Path) -> None:
 
 
 def test_concurrency_fetches_pages_ahead_and_lands_exactly_once(db_url: str) -> None:
-    """concurrency = 8 with page-number paging fetches pages in parallel (faster) and still lands each row once."""
+    """concurrency = 8 keeps up to 8 requests in flight (never more) and still lands each row once."""
     api = FakeAPI(records_for=lambda d, p: make_records(d, p, PER), page_size=10, delay=0.05).start()
     try:
-        started = time.monotonic()
         config = load(make_config(api.url, batch_size=25, extra_source="concurrency = 8"))
         result = run_job(config, logical_date=DAY, database_url=db_url)
-        elapsed = time.monotonic() - started
     finally:
         api.stop()
     assert result.outcome == "succeeded", result.error
     table_equals_source(db_url)
-    sequential = 2 * (PER // 10 + 1) * 0.05
-    assert elapsed < sequential * 0.6, f"{elapsed:.2f}s is not faster than sequential {sequential:.2f}s"
+    assert 4 <= api.max_in_flight <= 8, f"{api.max_in_flight} requests were in flight at once"
 
 
 def test_requests_per_second_is_never_exceeded(db_url: str) -> None:

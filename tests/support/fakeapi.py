@@ -52,6 +52,8 @@ class FakeAPI:
     # Fault injection: return (status, headers, body) to answer instead, "reset" to
     # drop the connection with a TCP RST, a float to stall that many seconds first.
     fail: Callable[[dict[str, Any]], tuple[int, dict[str, str], bytes] | str | float | None] | None = None
+    in_flight: int = 0
+    max_in_flight: int = 0
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -89,6 +91,17 @@ class FakeAPI:
         seen = {"path": parts.path, "query": query, "headers": dict(handler.headers.items())}
         with self._lock:
             self.requests.append(seen)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            self._answer(handler, parts, query, seen)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(
+        self, handler: BaseHTTPRequestHandler, parts: Any, query: dict[str, str], seen: dict[str, Any]
+    ) -> None:
         if self.delay:
             time.sleep(self.delay)
         if self.fail is not None:
