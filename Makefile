@@ -35,7 +35,8 @@ typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy --strict src/dailyfetch
 
 pytest: $(VENV)/.test-installed
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 -m "not serial"
+	$(BIN)/pytest -q -p no:cacheprovider -m serial
 
 infra-test:
 	bash scripts/test-infra.sh
