@@ -12,7 +12,7 @@ run gets a fresh scratch database ``dailyfetch_bench``. dlt, the hand-written sc
 and py-spy live in ``benchmarks/.venv-dlt``, created on first use from
 ``requirements/bench.txt``. Progress goes to stderr, the Markdown to stdout::
 
-    .venv/bin/python benchmarks/compare.py                  # everything, median of 3 (about 15 min)
+    .venv/bin/python benchmarks/compare.py                  # everything, median of 3 (about 10 minutes)
     .venv/bin/python benchmarks/compare.py --quick --only W1   # smoke check, under a minute
     .venv/bin/python benchmarks/compare.py --only W2,W3 --runs 5 --database-url postgresql://...
 """
