@@ -71,6 +71,7 @@ class PartitionWorker:
     into: str = field(init=False)
     columns: dict[str, str] = field(default_factory=dict)
     since: str | None = None
+    share: int = 1  # partition threads in this process: they split the batch memory and the in-flight slots
 
     def __post_init__(self) -> None:
         dest = self.config.destination
@@ -101,14 +102,18 @@ class PartitionWorker:
             return self._flush([], claim, claim.progress, pages=0, fresh=False, final=True, bad=bad)
         fresh = claim.progress is None
         buffer: list[Record] = []
+        bodies: list[bytes] | None = []  # the raw pages behind ``buffer``, while every page has one
         pages, resume = 0, claim.progress or {}
-        batch_size = self.config.destination.batch_size
+        configured = self.config.destination.batch_size
+        batch_size = max(min(configured, 500), configured // self.share)
         # One writer thread: batch N commits while batch N+1 is fetched, in order.
         writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dailyfetch-writer")
         pending: Future[int] | None = None
         try:
             for page in self._pages(claim):
                 buffer.extend(page.records)
+                if page.records and bodies is not None:
+                    bodies = None if page.raw is None else [*bodies, page.raw]
                 pages += 1
                 resume = page.resume
                 self.control.stats.pages += 1
@@ -117,9 +122,10 @@ class PartitionWorker:
                     if pending is not None:
                         rows += pending.result()
                     pending = writer_thread.submit(
-                        self._flush, buffer, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad
-                    )
-                    buffer, pages, fresh = [], 0, False
+                        self._flush, buffer, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad,
+                        bodies=bodies,
+                    )  # fmt: skip
+                    buffer, bodies, pages, fresh = [], [], 0, False
                 self.control.stop.check()
             if pending is not None:
                 rows += pending.result()
@@ -137,7 +143,9 @@ class PartitionWorker:
                 with contextlib.suppress(Exception):
                     pending.result()
             writer_thread.shutdown(wait=True)
-        rows += self._flush(buffer, claim, {"done": True}, pages=pages, fresh=fresh, final=True, bad=bad)
+        rows += self._flush(
+            buffer, claim, {"done": True}, pages=pages, fresh=fresh, final=True, bad=bad, bodies=bodies
+        )
         extra = {"bad_records": bad.count} if bad.count else {}
         bound.info("partition.done", rows=rows, seconds=round(time.monotonic() - started, 3), **extra)
         return rows
@@ -166,7 +174,13 @@ class PartitionWorker:
                 extra[source.incremental.param] = self.since
         if source.kind == "rest":
             return fetch_rest_pages(
-                source, self.client, variables, claim.progress, control=self.control, extra_params=extra
+                source,
+                self.client,
+                variables,
+                claim.progress,
+                control=self.control,
+                extra_params=extra,
+                window=max(1, source.concurrency // self.share),
             )
         assert source.function is not None
         function = load_function(source.function, self.config_dir)
@@ -206,6 +220,14 @@ class PartitionWorker:
                 )
         return good
 
+    def _raw_pages(self, bodies: list[bytes] | None, intact: bool) -> writer.RawPages | None:
+        """The raw bodies to COPY, when they hold exactly the batch (nothing skipped or merged away)."""
+        path = self.config.source.records
+        parts = path.split(".") if path else []
+        if not bodies or not intact or any(p.lstrip("-").isdigit() and p.startswith("-") for p in parts):
+            return None
+        return writer.RawPages(bodies, parts)
+
     def _skip_unstorable(self, records: list[Record], bad: BadRecords) -> list[Record]:
         """Under ``skip``, drop records holding a value their column cannot store."""
         while True:
@@ -227,6 +249,7 @@ class PartitionWorker:
         fresh: bool,
         final: bool,
         bad: BadRecords,
+        bodies: list[bytes] | None = None,
     ) -> int:
         spec = self.spec
         records = self._screen(buffer, bad)
@@ -240,6 +263,7 @@ class PartitionWorker:
             observed = cols.observe(records)
         names = [n for n in observed if n in self.columns]
         writer.check_values(records, observed, self.columns, spec.primary_key)
+        raw = self._raw_pages(bodies, len(records) == len(buffer))
         lease = self.config.job.lease_seconds
         try:
             with self.conn.transaction():
@@ -251,7 +275,7 @@ class PartitionWorker:
                 if fresh:
                     ledger.reset_partition_rows(self.conn, self.run_id, claim.key)
                 written = writer.write_batch(
-                    self.conn, spec, self.into, records, self.columns, names, tags=tags
+                    self.conn, spec, self.into, records, self.columns, names, tags=tags, pages=raw
                 )
                 inc = self.config.source.incremental
                 if inc is not None:

@@ -59,6 +59,7 @@ class _Shared:
     """State the worker threads of one process share."""
 
     url: str
+    threads: int = 1
     exclude: list[str] = field(default_factory=list)
     failure: BaseException | None = None
     interrupted: RunInterrupted | None = None
@@ -107,6 +108,7 @@ def run_job(
     auth = build_auth(source.auth)
     client = build_client(connect_timeout=source.connect_timeout, read_timeout=source.read_timeout, auth=auth)
     threads = max(1, min(source.concurrency, len(plan.partitions)))
+    shared.threads = threads
 
     def work() -> None:
         _claim_loop(config, plan, run.id, worker_name, client, control, config_dir, shared)
@@ -151,6 +153,7 @@ def _claim_loop(
 ) -> None:
     conn = connect(shared.url)
     worker = PartitionWorker(config, plan, conn, run_id, worker_name, client, control, shared.url, config_dir)
+    worker.share = shared.threads
     lease = config.job.lease_seconds
     try:
         while shared.failure is None and shared.interrupted is None and not control.stop.requested:
@@ -188,7 +191,7 @@ def _process(worker: PartitionWorker, claim: ledger.Claim, shared: _Shared) -> N
                 shared.interrupted = shared.interrupted or exc
             _release(worker, claim.key, "interrupted", exc)
             return
-        except DatabaseUnavailableError as exc:
+        except (DatabaseUnavailableError, psycopg.OperationalError) as exc:
             if time.monotonic() > deadline:
                 _fail(worker, claim.key, shared, exc)
                 return

@@ -13,23 +13,27 @@ from dailyfetch.stopping import StopToken
 class RateLimiter:
     """At most ``per_second`` request starts per second, evenly spaced, shared by all threads.
 
-    Spacing requests (rather than bursting up to a bucket size) is what keeps an
-    API that enforces "N per second" from ever answering 429.
+    Each start is spaced from the previous *actual* start (the lock is held while
+    waiting, so waiters go one by one), and the spacing keeps 5% headroom: an API
+    that counts "N per second" in a sliding window never sees N+1, whatever the
+    scheduling jitter between threads. Spacing (rather than bursting up to a
+    bucket size) is what keeps such an API from ever answering 429.
     """
 
+    HEADROOM = 0.95
+
     def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second
-        self._next = time.monotonic()
+        self.interval = 1.0 / (per_second * self.HEADROOM)
+        self._last = -float("inf")
         self._lock = threading.Lock()
 
     def acquire(self, stop: StopToken) -> None:
-        """Wait for the next free slot (interruptible by ``stop``)."""
+        """Wait until a request may start (interruptible by ``stop``)."""
         with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            stop.sleep(start - now)
+            wait = self._last + self.interval - time.monotonic()
+            if wait > 0:
+                stop.sleep(wait)
+            self._last = time.monotonic()
 
 
 @dataclass

@@ -148,9 +148,9 @@ def send(
     for attempt in retrying:
         with attempt:
             control.stop.check()
-            if control.limiter is not None:
-                control.limiter.acquire(control.stop)
             with control.slots:
+                if control.limiter is not None:  # inside the slot, so the start is the send
+                    control.limiter.acquire(control.stop)
                 control.stats.count_request()
                 return _send_once(client, method, url, params=params, headers=headers)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -53,8 +53,12 @@ def fetch_rest_pages(
     policy: RetryPolicy | None = None,
     control: FetchControl | None = None,
     extra_params: dict[str, Any] | None = None,
+    window: int | None = None,
 ) -> PageIterator:
-    """Yield each page of a REST partition, starting from ``resume`` when given."""
+    """Yield each page of a REST partition, starting from ``resume`` when given.
+
+    ``window`` is how many pages may be fetched ahead (default: ``[source] concurrency``).
+    """
     url, params, headers = render_request(source, variables)
     params.update(extra_params or {})
     policy = policy or RetryPolicy(attempts=source.retry_attempts, timeout=source.retry_max_wait)
@@ -76,15 +80,17 @@ def fetch_rest_pages(
         body = parse_json(response)
         return response, body, extract_records(body, source.records, response)
 
-    if source.concurrency > 1 and isinstance(config, PageNumberPagination | OffsetPagination):
-        pages: Iterator[tuple[dict[str, Any], Fetched]] = _ahead(fetch, config, state, source.concurrency)
+    ahead = source.concurrency if window is None else window
+    if ahead > 1 and isinstance(config, PageNumberPagination | OffsetPagination):
+        pages: Iterator[tuple[dict[str, Any], Fetched]] = _ahead(fetch, config, state, ahead)
     else:
         pages = _one_by_one(fetch, config, state)
     for count, (page_state, (response, body, records)) in enumerate(pages, start=1):
         following = pagination.next_state(config, page_state, response, body, len(records), _last(records))
         if source.max_pages is not None and count >= source.max_pages:
             following = None
-        yield Page(records, {"done": True} if following is None else following)
+        raw = response.content if records and _is_list_at(body, source.records) else None
+        yield Page(records, {"done": True} if following is None else following, raw)
         if following is None:
             return
 
@@ -98,6 +104,10 @@ def _one_by_one(fetch: Any, config: Any, state: dict[str, Any]) -> Iterator[tupl
         if following is None:
             return
         state = following
+
+
+def _is_list_at(body: Any, path: str | None) -> bool:
+    return isinstance(pagination.lookup_path(body, path), list)
 
 
 def _last(records: list[Record]) -> dict[str, Any] | None:

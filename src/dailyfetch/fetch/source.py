@@ -25,6 +25,7 @@ class Page:
 
     records: list[Record]
     resume: dict[str, Any]
+    raw: bytes | None = None  # the body the records are the ``records`` list of, when they are
 
 
 @dataclass(frozen=True)
