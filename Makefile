@@ -44,7 +44,7 @@ infra-test:
 test: lint typecheck pytest infra-test
 
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/compare.py
 
 deploy:
 	bash scripts/deploy.sh
