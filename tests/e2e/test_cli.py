@@ -191,3 +191,42 @@ def test_embedded_postgres_is_the_default(tmp_path: Path, api: FakeAPI) -> None:
     assert [(r["status"], r["rows"]) for r in runs] == [("succeeded", 50)]
     peek = run_cli("peek", "-c", str(config), env=env)
     assert "public.orders: 50 rows" in peek.stdout
+
+
+def test_runs_missing_lists_scheduled_dates_without_success(
+    tmp_path: Path, api: FakeAPI, db_url: str
+) -> None:
+    """`runs --missing --since D --json` lists the scheduled logical dates that have no succeeded run."""
+    from datetime import date, timedelta
+
+    config = tmp_path / "dailyfetch.toml"
+    config.write_text(
+        make_config(api.url).replace("[source]", '[schedule]\nexpression = "cron(0 3 * * ? *)"\n[source]')
+    )
+    yesterday = date.today() - timedelta(days=1)
+    since = yesterday - timedelta(days=3)
+    done = run_cli(
+        "run",
+        "-c",
+        str(config),
+        "--date",
+        (yesterday - timedelta(days=1)).isoformat(),
+        "--database-url",
+        db_url,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = run_cli(
+        "runs",
+        "-c",
+        str(config),
+        "--missing",
+        "--since",
+        since.isoformat(),
+        "--json",
+        "--database-url",
+        db_url,
+    )
+    assert listed.returncode == 0, listed.stderr
+    missing = json.loads(listed.stdout)
+    assert (yesterday - timedelta(days=1)).isoformat() not in missing
+    assert since.isoformat() in missing and (since + timedelta(days=1)).isoformat() in missing

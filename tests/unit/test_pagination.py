@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -363,3 +364,18 @@ def test_429_retried_in_test_mode(instant_retries: None) -> None:
 
     assert run(source(), handler)[0].records == []
     assert len(calls) == 2
+
+
+def test_retry_after_as_seconds_and_as_an_http_date() -> None:
+    """Retry-After is read both as seconds and as an HTTP date; garbage is ignored."""
+    from email.utils import format_datetime
+
+    from dailyfetch.fetch.http import retry_after
+
+    request = httpx.Request("GET", URL)
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "12"}, request=request)) == 12.0
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    waited = retry_after(httpx.Response(503, headers={"Retry-After": soon}, request=request))
+    assert waited is not None and 25 <= waited <= 31
+    assert retry_after(httpx.Response(503, headers={"Retry-After": "soon"}, request=request)) is None
+    assert retry_after(httpx.Response(503, request=request)) is None
