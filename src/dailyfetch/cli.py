@@ -53,8 +53,11 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
             sys.stderr.write(redact(traceback.format_exc()))
         sys.stderr.write(f"Error: {redact(str(exc))}\n")
         raise typer.Exit(exc.exit_code) from None
-    except (typer.Exit, KeyboardInterrupt):
+    except typer.Exit:
         raise
+    except KeyboardInterrupt:
+        sys.stderr.write("Error: interrupted (SIGINT)\n")
+        raise typer.Exit(130) from None
     except Exception as exc:  # a bug or an unmapped library error: still one redacted line
         if debug:
             import traceback

@@ -33,6 +33,7 @@ def run_workers(arguments: Sequence[str], workers: int) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    codes = [128 - c if c < 0 else c for c in codes]  # killed by signal N: 128 + N, as a shell reports it
     failures = [c for c in codes if c != 0]
     if not failures:
         return 0

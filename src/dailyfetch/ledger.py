@@ -142,6 +142,21 @@ def open_run(conn: Connection, plan: RunPlan, *, force: bool) -> tuple[RunRow, b
         ).fetchone()
         if row is not None and row[2] == "succeeded" and not force:
             return RunRow(*row), True
+        if row is not None and force:
+            # Fence the superseded generation: its workers' next commit fails (claim lost),
+            # so they can never write into the new generation's date.
+            conn.execute(
+                "UPDATE dailyfetch.partitions SET claimed_by = NULL, lease_until = NULL, "
+                "status = CASE WHEN status = 'succeeded' THEN status ELSE 'interrupted' END "
+                "WHERE run_id IN (SELECT id FROM dailyfetch.runs WHERE job = %s AND logical_date = %s)",
+                (plan.job, plan.logical_date),
+            )
+            conn.execute(
+                "UPDATE dailyfetch.runs SET status = 'interrupted', finished_at = now(), "
+                "error = 'superseded by a --force run' "
+                "WHERE job = %s AND logical_date = %s AND status = 'running'",
+                (plan.job, plan.logical_date),
+            )
         if row is None or force:
             generation = 1 if row is None else row[1] + 1
             created = conn.execute(
@@ -222,17 +237,6 @@ def claim_partition(
         return None
     progress = orjson.loads(unseal(orjson.dumps(row[2]).decode())) if row[2] is not None else None
     return Claim(key=row[0], values=row[1], progress=progress, rows=row[3], attempts=row[4])
-
-
-def others_working(conn: Connection, run_id: int) -> bool:
-    """Whether another live worker holds a partition of this run."""
-    row = conn.execute(
-        "SELECT count(*) FROM dailyfetch.partitions WHERE run_id = %s AND status = 'running' "
-        "AND lease_until >= now()",
-        (run_id,),
-    ).fetchone()
-    conn.commit()
-    return bool(row and row[0])
 
 
 def save_progress(

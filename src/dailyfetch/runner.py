@@ -154,22 +154,58 @@ def _claim_loop(
     conn = connect(shared.url)
     worker = PartitionWorker(config, plan, conn, run_id, worker_name, client, control, shared.url, config_dir)
     worker.share = shared.threads
-    lease = config.job.lease_seconds
     try:
         while shared.failure is None and shared.interrupted is None and not control.stop.requested:
-            with shared.lock:
-                claim = ledger.claim_partition(worker.conn, run_id, worker_name, lease, shared.exclude)
-                if claim is None:
-                    break
-                shared.exclude.append(claim.key)
+            claim = _claim(worker, shared, config.job.lease_seconds)
+            if claim is None:
+                break
             _process(worker, claim, shared)
-    except (DailyfetchError, psycopg.Error) as exc:  # the ledger itself failed
+        if control.stop.requested and not shared.finished_run and shared.failure is None:
+            with shared.lock:  # stopped between partitions: still an interrupted run
+                shared.interrupted = shared.interrupted or RunInterrupted(
+                    control.stop.reason or "stopped", exit_code=control.stop.exit_code
+                )
+    except RunInterrupted as exc:
+        with shared.lock:
+            shared.interrupted = shared.interrupted or exc
+    except Exception as exc:  # the ledger itself failed, or a bug: record it, never a bare traceback
         with shared.lock:
             shared.failure = shared.failure or exc
     finally:
         with shared.lock:
             shared.finished_run = shared.finished_run or worker.finished_run
         worker.conn.close()
+
+
+def _claim(worker: PartitionWorker, shared: _Shared, lease: int) -> ledger.Claim | None:
+    """Claim the next partition, riding out a database restart for up to a minute."""
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    while True:
+        try:
+            with shared.lock:
+                claim = ledger.claim_partition(
+                    worker.conn, worker.run_id, worker.worker, lease, shared.exclude
+                )
+                if claim is not None:
+                    shared.exclude.append(claim.key)
+                return claim
+        except (DatabaseUnavailableError, psycopg.OperationalError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("database.reconnecting", error=redact(str(exc)))
+            _reconnect_only(worker, deadline)
+
+
+def _reconnect_only(worker: PartitionWorker, deadline: float) -> None:
+    while True:
+        try:
+            worker.conn.close()
+            worker.conn = connect(worker.url, attempts=1)
+            return
+        except (DailyfetchError, psycopg.Error):
+            if time.monotonic() > deadline:
+                raise DatabaseUnavailableError("the database did not come back within 60 s") from None
+            worker.control.stop.sleep(1.0)
 
 
 def _process(worker: PartitionWorker, claim: ledger.Claim, shared: _Shared) -> None:
@@ -195,30 +231,41 @@ def _process(worker: PartitionWorker, claim: ledger.Claim, shared: _Shared) -> N
             if time.monotonic() > deadline:
                 _fail(worker, claim.key, shared, exc)
                 return
-            log.warning("database.reconnecting", partition=claim.key, error=str(exc))
-            current = _reconnect(worker, claim.key, deadline)
+            log.warning("database.reconnecting", partition=claim.key, error=redact(str(exc)))
+            try:
+                _reconnect_only(worker, deadline)
+                current = ledger.reclaim(worker.conn, worker.run_id, claim.key, worker.worker)
+            except RunInterrupted as stop:
+                with shared.lock:
+                    shared.interrupted = shared.interrupted or stop
+                return
+            except (DailyfetchError, psycopg.Error) as again:
+                _fail(worker, claim.key, shared, again)
+                return
             if current is None:
                 log.warning("partition.lost", partition=claim.key, error="claim gone after reconnecting")
-        except (DailyfetchError, psycopg.Error) as exc:
-            _fail(worker, claim.key, shared, exc)
+        except Exception as exc:  # a source or a library raised something unexpected: fail the partition
+            _fail(
+                worker,
+                claim.key,
+                shared,
+                exc if isinstance(exc, DailyfetchError | psycopg.Error) else _unexpected(exc),
+            )
             return
 
 
-def _reconnect(worker: PartitionWorker, key: str, deadline: float) -> ledger.Claim | None:
-    while True:
-        try:
-            worker.conn.close()
-            worker.conn = connect(worker.url, attempts=1)
-            return ledger.reclaim(worker.conn, worker.run_id, key, worker.worker)
-        except (DailyfetchError, psycopg.Error):
-            if time.monotonic() > deadline:
-                raise DatabaseUnavailableError("the database did not come back within 60 s") from None
-            worker.control.stop.sleep(1.0)
+def _unexpected(exc: Exception) -> DailyfetchError:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return DailyfetchError(
+        f"{type(exc).__name__}: {redact(first)}", hint="run with --debug for the traceback"
+    )
 
 
 def _fail(worker: PartitionWorker, key: str, shared: _Shared, exc: BaseException) -> None:
     with shared.lock:
         shared.failure = shared.failure or exc
+    log.error("partition.failed", partition=key, error=redact(str(exc)), error_class=type(exc).__name__)
+    log.debug("partition.traceback", partition=key, exc_info=exc)
     _release(worker, key, "failed", exc)
     worker.control.observer.partition_finished(key, "failed")
 

@@ -350,3 +350,17 @@ def test_requests_per_second_is_never_exceeded(db_url: str) -> None:
     worst = max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps)
     assert worst <= 21, f"{worst} requests within one second"
     assert psycopg is not None
+
+
+def test_a_deadline_between_partitions_is_still_an_interrupted_run(db_url: str) -> None:
+    """A deadline that passes while one partition finishes leaves the next unclaimed and the run 'interrupted' (exit 1)."""
+    api = _slow_api(0.1)
+    try:
+        text = make_config(api.url, partitions=["a", "b", "c"], batch_size=500)
+        text = text.replace('name = "orders"', 'name = "orders"\ntimeout = "1s"')
+        result = run_job(load(text), logical_date=DAY, database_url=db_url)
+    finally:
+        api.stop()
+    assert result.outcome == "interrupted" and result.exit_code == 1
+    ((status,),) = ledger_rows(db_url, "SELECT status FROM dailyfetch.runs")
+    assert status == "interrupted"

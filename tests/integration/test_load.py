@@ -276,3 +276,47 @@ def test_source_error_raises_named_kind() -> None:
     from dailyfetch.errors import DailyfetchError
 
     assert issubclass(SourceError, DailyfetchError) and issubclass(LoadError, DailyfetchError)
+
+
+def test_a_python_source_raising_fails_the_run_cleanly(
+    tmp_path: Any, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An arbitrary exception from a Python source fails the run with a one-line error and a failed ledger row."""
+    (tmp_path / "brokenjobs.py").write_text(
+        "def fetch(ctx):\n    yield {'id': 1}\n    raise ValueError('upstream said no')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = (
+        '[job]\nname = "py"\n[source]\nkind = "python"\nfunction = "brokenjobs:fetch"\n'
+        '[destination]\ntable = "py"\nprimary_key = ["id"]\n'
+    )
+    result = run_job(load(text), logical_date=DAY, database_url=db_url)
+    assert result.outcome == "failed" and result.exit_code == 1
+    assert (
+        result.error is not None
+        and "ValueError: upstream said no" in result.error
+        and "\n" not in result.error
+    )
+    assert ledger_rows(db_url, "SELECT status FROM dailyfetch.runs") == [("failed",)]
+
+
+def test_force_fences_the_superseded_generation(api: FakeAPI, db_url: str) -> None:
+    """--force takes the claims of the date's older generation away, so its workers can no longer commit."""
+    from dailyfetch import ledger
+    from dailyfetch.errors import ClaimLostError
+
+    config = load(make_config(api.url, partitions=["eu"]))
+    assert run_job(config, logical_date=DAY, database_url=db_url).outcome == "succeeded"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("UPDATE dailyfetch.runs SET status = 'running'")
+        conn.execute(
+            "UPDATE dailyfetch.partitions SET status = 'running', claimed_by = 'old-host:1:aaaaaa', "
+            "lease_until = now() + interval '1 hour'"
+        )
+    assert run_job(config, logical_date=DAY, database_url=db_url, force=True).outcome == "succeeded"
+    with psycopg.connect(db_url) as conn, pytest.raises(ClaimLostError):
+        ledger.save_progress(
+            conn, 1, "region=eu", "old-host:1:aaaaaa", {"page": 9}, rows=1, pages=1, lease_seconds=60
+        )
+    statuses = ledger_rows(db_url, "SELECT generation, status FROM dailyfetch.runs ORDER BY generation")
+    assert statuses == [(1, "interrupted"), (2, "succeeded")]

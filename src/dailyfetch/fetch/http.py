@@ -204,12 +204,13 @@ def _send_once(
 
 
 def body_preview(response: httpx.Response) -> str:
-    """The first bytes of the body, on one line and redacted."""
-    text = response.content[:_BODY_PREVIEW].decode("utf-8", "replace")
+    """The first bytes of the body, on one line and redacted (before it is cut, so no secret is half-shown)."""
+    text = redact(response.content[: _BODY_PREVIEW * 8].decode("utf-8", "replace"))
     text = " ".join(text.split())
-    if len(response.content) > _BODY_PREVIEW:
-        text += "…"
-    return redact(repr(text))
+    cut = text[:_BODY_PREVIEW] + (
+        "…" if len(text) > _BODY_PREVIEW or len(response.content) > _BODY_PREVIEW * 8 else ""
+    )
+    return repr(cut)
 
 
 def parse_json(response: httpx.Response) -> Any:
