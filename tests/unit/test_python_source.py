@@ -196,3 +196,18 @@ def test_load_function_syntax_error(tmp_path: Path, clean_path: None) -> None:
     name = make_module(tmp_path, "def fetch(ctx)\n    yield {}\n")
     with pytest.raises(ConfigError, match=r"source\.function"):
         load_function(f"{name}:fetch", search_path=tmp_path)
+
+
+def test_restating_the_resumed_checkpoint_keeps_the_skip() -> None:
+    """A function that first re-yields the checkpoint it resumed from still has the committed records skipped."""
+    from dailyfetch.fetch.python import fetch_python_pages as pages_of
+    from dailyfetch.fetch.source import Checkpoint as Mark
+
+    def source(ctx: Any) -> Any:
+        yield Mark(ctx.checkpoint)
+        for i in range(5):
+            yield {"id": i}
+
+    ctx = FetchContext(date=date(2026, 1, 1), partition={}, client=None)  # type: ignore[arg-type]
+    got = [r["id"] for page in pages_of(source, ctx, {"checkpoint": "c1", "skip": 3}) for r in page.records]
+    assert got == [3, 4]

@@ -61,14 +61,19 @@ def fetch_python_pages(
     produced = function(ctx)
     if not isinstance(produced, Iterable):
         raise SourceError(f"source.function returned {type(produced).__name__}; it must yield dicts")
+    started = False  # whether anything but a repeat of the resumed checkpoint has been yielded
     for item in produced:
         if isinstance(item, Checkpoint):
+            if not started and resume is not None and item.value == checkpoint:
+                continue  # the function restating where it resumes: the skip count still applies
+            started = True
             if chunk:
                 yield Page(chunk, {"checkpoint": checkpoint, "skip": since_checkpoint})
                 chunk = []
             checkpoint, since_checkpoint, to_skip = item.value, 0, 0
             yield Page([], {"checkpoint": checkpoint, "skip": 0})
             continue
+        started = True
         if to_skip:
             to_skip -= 1
             continue
