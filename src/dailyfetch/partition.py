@@ -228,6 +228,23 @@ class PartitionWorker:
             return None
         return writer.RawPages(bodies, parts)
 
+    def _locate(
+        self, records: list[Record], names: list[str], tags: tuple[Any, str] | None
+    ) -> cols.BadValueError | None:
+        """Name the record and column PostgreSQL refused (e.g. a bad timestamp in a timestamptz column)."""
+        found = writer.locate_bad_record(
+            self.conn, self.spec, self.into, records, self.columns, names, tags=tags
+        )
+        if found is None:
+            return None
+        index, column, message = found
+        key = cols.describe_key(records[index], self.spec.primary_key, index)
+        return cols.BadValueError(
+            f"column {column!r} ({self.columns[column]}) cannot store the value in row {key}: {redact(message)}",
+            index=index,
+            hint="fix the source or declare another type in [destination.columns]",
+        )
+
     def _skip_unstorable(self, records: list[Record], bad: BadRecords) -> list[Record]:
         """Under ``skip``, drop records holding a value their column cannot store."""
         while True:
@@ -297,7 +314,14 @@ class PartitionWorker:
                         ledger.finish_run(self.conn, self.run_id)
                         self.finished_run = True
         except psycopg.errors.DataError as exc:
-            found = cols.find_bad_value(records, self.columns, spec.primary_key)
+            found = cols.find_bad_value(records, self.columns, spec.primary_key) or self._locate(
+                records, names, tags
+            )
+            if found is not None and self.config.source.on_bad_record == "skip":
+                bad.add(records[found.index], str(found))
+                log.warning("record.skipped", reason=redact(str(found)), job=self.plan.job)
+                rest = records[: found.index] + records[found.index + 1 :]
+                return self._flush(rest, claim, resume, pages=pages, fresh=fresh, final=final, bad=bad)
             raise found or LoadError(
                 f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}"
             ) from None

@@ -320,3 +320,27 @@ def test_force_fences_the_superseded_generation(api: FakeAPI, db_url: str) -> No
         )
     statuses = ledger_rows(db_url, "SELECT generation, status FROM dailyfetch.runs ORDER BY generation")
     assert statuses == [(1, "interrupted"), (2, "succeeded")]
+
+
+def test_a_string_postgresql_cannot_parse_is_named_or_skipped(db_url: str) -> None:
+    """A bad timestamp in a declared timestamptz column fails naming column and key; with skip it is counted and the rest lands."""
+    records = [{"id": i, "ts": f"2026-11-01T0{i}:00:00Z"} for i in range(5)]
+    records[3]["ts"] = "not a date"
+    api = FakeAPI(records_for=lambda d, p: records).start()
+    try:
+        text = make_config(api.url, partitions=["eu"]) + "[destination.columns]\nts = 'timestamptz'\n"
+        failed = run_job(load(text), logical_date=DAY, database_url=db_url)
+        skip = text.replace("[source.partitions]", 'on_bad_record = "skip"\n[source.partitions]')
+        skipped = run_job(load(skip), logical_date=date(2026, 11, 2), database_url=db_url)
+    finally:
+        api.stop()
+    assert failed.outcome == "failed"
+    assert (
+        "'ts'" in (failed.error or "")
+        and "id=3" in (failed.error or "")
+        and "not a date" in (failed.error or "")
+    )
+    assert skipped.outcome == "succeeded", skipped.error
+    assert [r["id"] for r in fetch_table(db_url)] == [0, 1, 2, 4]
+    ((count,),) = ledger_rows(db_url, "SELECT sum(bad_records) FROM dailyfetch.partitions")
+    assert count == 1

@@ -292,3 +292,51 @@ def swap_in(conn: psycopg.Connection[Any], spec: TableSpec, shadow: str) -> None
     conn.execute(
         sql.SQL("ALTER TABLE {} RENAME TO {}").format(spec.qualified(shadow), sql.Identifier(spec.table))
     )
+
+
+def locate_bad_record(
+    conn: psycopg.Connection[Any],
+    spec: TableSpec,
+    into: str,
+    records: Sequence[dict[str, Any]],
+    columns: dict[str, str],
+    names: Sequence[str],
+    *,
+    tags: tuple[Any, str] | None = None,
+) -> tuple[int, str, str] | None:
+    """After PostgreSQL refused a batch, find the record and column it refused.
+
+    Bisects the batch with savepoints inside a transaction that is always rolled
+    back (nothing is written), then casts the record's values one by one. Returns
+    ``(index, column, PostgreSQL's message)``, or ``None`` if no single record fails.
+    """
+    lo, candidates = 0, list(records)
+    try:
+        with conn.transaction(force_rollback=True):
+            while len(candidates) > 1:
+                half = candidates[: len(candidates) // 2]
+                try:
+                    with conn.transaction():
+                        write_batch(conn, spec, into, half, columns, names, tags=tags)
+                    lo, candidates = lo + len(half), candidates[len(half) :]
+                except psycopg.errors.DataError:
+                    candidates = half
+            record = candidates[0]
+            for name in names:
+                value = record.get(name)
+                if value is None:
+                    continue
+                try:
+                    with conn.transaction():
+                        conn.execute(
+                            sql.SQL("SELECT {} FROM (SELECT %s::jsonb AS doc) AS one").format(
+                                _cast(name, columns[name])
+                            ),
+                            (orjson.dumps(record).decode(),),
+                        )
+                except psycopg.errors.DataError as exc:
+                    lines = str(exc).strip().splitlines()
+                    return lo, name, lines[0] if lines else type(exc).__name__
+    except psycopg.Error:
+        return None
+    return None
