@@ -314,6 +314,16 @@ def complete_partition(conn: Connection, run_id: int, key: str, worker: str) -> 
     return bool(row is not None and row[0] == 0)
 
 
+def other_generations(conn: Connection, run_id: int) -> list[int]:
+    """The ids of the other generations of this run's job and date (superseded by ``--force``)."""
+    rows = conn.execute(
+        "SELECT o.id FROM dailyfetch.runs o JOIN dailyfetch.runs r ON r.job = o.job "
+        "AND r.logical_date = o.logical_date WHERE r.id = %s AND o.id <> r.id",
+        (run_id,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def finish_run(conn: Connection, run_id: int) -> None:
     """Mark the run succeeded (inside the transaction that completed its last partition)."""
     conn.execute(

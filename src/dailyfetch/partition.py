@@ -311,6 +311,10 @@ class PartitionWorker:
                     if ledger.complete_partition(self.conn, self.run_id, claim.key, self.worker):
                         if spec.mode == "replace":
                             writer.swap_in(self.conn, spec, self.into)
+                            stale = ledger.other_generations(self.conn, self.run_id)
+                            writer.drop_tables(
+                                self.conn, spec, [writer.shadow_name(spec.table, r) for r in stale]
+                            )
                         ledger.finish_run(self.conn, self.run_id)
                         self.finished_run = True
         except psycopg.errors.DataError as exc:

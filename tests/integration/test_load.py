@@ -344,3 +344,28 @@ def test_a_string_postgresql_cannot_parse_is_named_or_skipped(db_url: str) -> No
     assert [r["id"] for r in fetch_table(db_url)] == [0, 1, 2, 4]
     ((count,),) = ledger_rows(db_url, "SELECT sum(bad_records) FROM dailyfetch.partitions")
     assert count == 1
+
+
+def test_replace_drops_the_shadow_of_a_superseded_generation(db_url: str) -> None:
+    """A replace run that failed half-way leaves a shadow table; the --force run that succeeds drops it."""
+    broken = {"on": True}
+
+    def fail(req: dict[str, Any]) -> Any:
+        if broken["on"] and req["query"].get("page") == "3":
+            return (404, {}, b'{"error": "gone"}')
+        return None
+
+    api = FakeAPI(fail=fail).start()
+    try:
+        config = load(make_config(api.url, write="replace", partitions=["eu"], batch_size=10))
+        assert run_job(config, logical_date=DAY, database_url=db_url).outcome == "failed"
+        shadows = ledger_rows(
+            db_url, "SELECT count(*) FROM pg_tables WHERE starts_with(tablename, '_dailyfetch_')"
+        )
+        assert shadows == [(1,)]
+        broken["on"] = False
+        assert run_job(config, logical_date=DAY, database_url=db_url, force=True).outcome == "succeeded"
+    finally:
+        api.stop()
+    assert ledger_rows(db_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == [("orders",)]
+    assert len(fetch_table(db_url)) == 25

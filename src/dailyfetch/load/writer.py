@@ -282,6 +282,12 @@ def prepare_shadow(conn: psycopg.Connection[Any], spec: TableSpec, shadow: str) 
             )
 
 
+def drop_tables(conn: psycopg.Connection[Any], spec: TableSpec, tables: Sequence[str]) -> None:
+    """Drop leftover tables (shadows of superseded ``replace`` runs) if they exist."""
+    for table in tables:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(spec.qualified(table)))
+
+
 def swap_in(conn: psycopg.Connection[Any], spec: TableSpec, shadow: str) -> None:
     """Atomically replace the live table by the shadow one (inside the caller's transaction)."""
     if read_columns(conn, spec.schema, shadow) is None:  # the run produced no rows at all
