@@ -43,12 +43,15 @@ class RunStats:
     """Counters for one run, fed by the runner and the HTTP layer (thread-safe)."""
 
     pages: int = 0
-    rows: int = 0
     http_requests: int = 0
     http_retries: int = 0
     http_429: int = 0
-    partitions_done: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count_page(self) -> None:
+        """One page was fetched."""
+        with self._lock:
+            self.pages += 1
 
     def count_request(self) -> None:
         """One HTTP request was sent."""

@@ -116,7 +116,7 @@ class PartitionWorker:
                     bodies = None if page.raw is None else [*bodies, page.raw]
                 pages += 1
                 resume = page.resume
-                self.control.stats.pages += 1
+                self.control.stats.count_page()
                 self.control.observer.page_fetched(claim.key, len(page.records))
                 if len(buffer) >= batch_size and not resume.get("done"):
                     if pending is not None:
@@ -333,7 +333,6 @@ class PartitionWorker:
             raise LoadError(f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}") from None
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailableError(f"lost the database connection: {_pg_message(exc)}") from None
-        self.control.stats.rows += written
         self.control.observer.batch_committed(claim.key, written)
         log.debug("batch.committed", partition=claim.key, rows=written, final=final)
         return written

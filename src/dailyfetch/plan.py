@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from dailyfetch.config import Config
 from dailyfetch.errors import ConfigError
+from dailyfetch.fire_times import logical_date_of
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,7 @@ class _Instant(datetime):
 def default_logical_date(config: Config, now: datetime | None = None) -> date:
     """The date a run without ``--date`` fetches: today or yesterday in the schedule's zone."""
     tz = ZoneInfo(config.schedule.timezone)
-    local_now = (now or datetime.now(tz)).astimezone(tz)
-    today = local_now.date()
-    return today if config.job.logical_date == "today" else today - timedelta(days=1)
+    return logical_date_of(now or datetime.now(tz), tz, config.job.logical_date)
 
 
 def parse_logical_date(text: str) -> date:

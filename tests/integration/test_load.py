@@ -158,8 +158,7 @@ def test_float_into_bigint_is_not_truncated(db_url: str) -> None:
     finally:
         api.stop()
     assert result.outcome == "failed"
-    with pytest.raises(AssertionError):
-        assert "1.5" not in (result.error or "")
+    assert "1.5" in (result.error or "")
     assert [r["n"] for r in fetch_table(db_url)] == [1]
 
 

@@ -23,49 +23,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from support.local_server import LocalHTTPServer
+
 Record = dict[str, Any]
 Answer = tuple[int, Any, dict[str, str]]
 
 
 @dataclass
-class ShapedAPI:
+class ShapedAPI(LocalHTTPServer):
     """A threaded local server; subclasses answer one path in :meth:`respond`."""
 
     token: str | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        """The base URL, ``http://127.0.0.1:PORT``."""
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> ShapedAPI:
-        """Listen on 127.0.0.1 at a free port and serve in a daemon thread."""
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                api._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     def respond(self, path: str, query: dict[str, str]) -> Answer:
         """``(status, JSON body, headers)`` for a GET of ``path``."""

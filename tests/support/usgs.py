@@ -35,6 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from support.local_server import LocalHTTPServer
+
 Feature = dict[str, Any]
 
 QUERY_PATH = "/fdsnws/event/1/query"
@@ -160,7 +162,7 @@ def _enumerated(name: str, value: str, allowed: tuple[str, ...]) -> str:
 
 
 @dataclass
-class USGSReplay:
+class USGSReplay(LocalHTTPServer):
     """A threaded HTTP server replaying the USGS FDSN event service; see the module docstring."""
 
     events_per_day: int | None = None
@@ -171,37 +173,6 @@ class USGSReplay:
     _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _days: dict[date, list[Feature]] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        """The base URL, to put in ``USGS_API``."""
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> USGSReplay:
-        """Listen on 127.0.0.1 at a free port and serve in a daemon thread."""
-        replay = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                replay._handle(self)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     def events_between(self, start_ms: int, end_ms: int) -> list[Feature]:
         """Every event with ``start_ms <= time <= end_ms`` (both inclusive), oldest first."""
