@@ -1,4 +1,7 @@
-"""``dailyfetch backfill``: run every logical date in a range, a few at a time.
+"""``dailyfetch backfill``: run every logical date (every window) in a range, a few at a time.
+
+With ``[job] window = "1h"`` (or any hour or week window) the range is walked on the
+window's grid: one run per existing window (see :mod:`dailyfetch.window`).
 
 Each date runs as its own ``dailyfetch run --date D`` child process (see
 :mod:`dailyfetch.launch`), up to ``workers`` at once. Child processes rather than
@@ -23,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -31,10 +35,12 @@ from dailyfetch.database import EMBEDDED, connect, resolve_database_url, start_e
 from dailyfetch.errors import ConfigError
 from dailyfetch.launch import describe_exit, run_argv
 from dailyfetch.missed import latest_runs, succeeded_dates
+from dailyfetch.window import Window, format_key
 
-__all__ = ["ChildExit", "DateResult", "date_range", "format_table", "run_backfill"]
+__all__ = ["ChildExit", "DateResult", "date_range", "format_table", "run_backfill", "window_range"]
 
 MAX_DAYS = 3660
+MAX_WINDOWS = 24 * 366  # a year of hours
 log = structlog.get_logger("dailyfetch")
 
 
@@ -68,6 +74,21 @@ def date_range(start: date, end: date) -> list[date]:
     if days > MAX_DAYS:
         raise ConfigError(f"--start/--end: {days} days is more than {MAX_DAYS}; backfill in smaller ranges")
     return [start + timedelta(days=i) for i in range(days)]
+
+
+def window_range(window: Window, tz: ZoneInfo, start: date, end: date) -> list[date]:
+    """The keys of every existing window from ``start`` to ``end`` (keys, inclusive); ConfigError when empty or huge."""
+    if not window.sub_day and not window.weekly:
+        return date_range(start, end)
+    first, last = window.start_of(start), window.start_of(end)
+    if last < first:
+        raise ConfigError(f"--end: {format_key(end)} is before --start {format_key(start)}", hint="swap them")
+    count = (last - first) // timedelta(hours=window.hours) + 1
+    if count > MAX_WINDOWS:
+        raise ConfigError(
+            f"--start/--end: {count} windows is more than {MAX_WINDOWS}; backfill in smaller ranges"
+        )
+    return [window.key(t) for t in window.between(first, last, tz)]
 
 
 class _ChildRunner:
@@ -112,26 +133,29 @@ def run_backfill(
     database_url: str | None = None,
     runner: DateRunner | None = None,
 ) -> list[DateResult]:
-    """Run each logical date in ``[start, end]`` (``workers`` at a time); one result per date, in date order.
+    """Run each window in ``[start, end]`` (``workers`` at a time); one result per window, in order.
 
-    ``runner`` runs one date and waits for it (default: a ``dailyfetch run`` child process).
+    ``start`` and ``end`` are window keys: dates, or for hour windows naive datetimes
+    (window starts). ``runner`` runs one window and waits for it (default: a
+    ``dailyfetch run`` child process).
     """
     if workers < 1:
         raise ConfigError(f"--workers: must be 1 or more, got {workers}")
-    days = date_range(start, end)
+    window = config.job.run_window
+    days = window_range(window, ZoneInfo(config.schedule.timezone), start, end)
     job = config.job.name
     url, _ = resolve_database_url(database_url, config.database.url)
     if url == EMBEDDED:
         url = start_embedded()
     conn = connect(url)
     try:
-        done = set() if force else succeeded_dates(conn, job, start, end)
+        done = set() if force else succeeded_dates(conn, job, start, end, window)
         todo = [d for d in days if d not in done]
-        log.info("backfill.started", job=job, start=str(start), end=str(end), dates=len(todo),
+        log.info("backfill.started", job=job, start=format_key(start), end=format_key(end), dates=len(todo),
                  skipped=len(days) - len(todo), workers=workers, force=force)  # fmt: skip
         child = runner or _ChildRunner(config_path, database_url, force)
         exits = _run_all(todo, child, workers)
-        ledger = latest_runs(conn, job, days)
+        ledger = latest_runs(conn, job, days, window)
     finally:
         conn.close()
     results = []
@@ -168,7 +192,7 @@ def _run_all(days: list[date], runner: DateRunner, workers: int) -> dict[date, t
             result, seconds = future.result()
             exits[day] = (result.code, round(seconds, 3), result.last_error)
             event = log.info if result.code == 0 else log.error
-            event("backfill.date_finished", date=day.isoformat(), exit_code=result.code,
+            event("backfill.date_finished", date=format_key(day), exit_code=result.code,
                   outcome=describe_exit(result.code), seconds=round(seconds, 3))  # fmt: skip
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -184,7 +208,7 @@ def format_table(results: list[DateResult]) -> str:
     header = ("date", "outcome", "rows", "seconds", "error")
     rows = [
         (
-            str(r.logical_date),
+            format_key(r.logical_date),
             r.outcome,
             f"{r.rows:,}",
             f"{r.seconds:.1f}" if r.outcome != "skipped" else "-",
@@ -207,7 +231,7 @@ def format_table(results: list[DateResult]) -> str:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
     lines.append(f"{len(results)} date{'s' if len(results) != 1 else ''}: {summary}")
-    failed = [str(r.logical_date) for r in results if r.outcome == "failed"]
+    failed = [format_key(r.logical_date) for r in results if r.outcome == "failed"]
     if failed:
         lines.append(f"failed: {' '.join(failed)}; fix the cause and run the same backfill again")
     return "\n".join(lines) + "\n"

@@ -84,7 +84,12 @@ def _load(config: Path | None) -> Any:
 def run(
     config: ConfigOption = None,
     date: Annotated[
-        str | None, typer.Option("--date", help="Logical date YYYY-MM-DD (default: [job].logical_date).")
+        str | None,
+        typer.Option(
+            "--date",
+            help="Logical date YYYY-MM-DD; with an hour [job].window also YYYY-MM-DDTHH[:MM] "
+            "(default: [job].logical_date).",
+        ),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Fetch the date again even if it already succeeded.")
@@ -102,23 +107,25 @@ def run(
     process; 1 when the run failed; 2 on a usage or config error.
 
     Example: dailyfetch run -c examples/earthquakes.toml --date 2026-11-27
+    (an hourly job: --date 2026-11-27T13)
     """
     _setup(debug, quiet)
 
     def action() -> int:
         from dailyfetch.config_file import resolve_config_path
-        from dailyfetch.plan import parse_logical_date
+        from dailyfetch.plan import parse_logical_time
         from dailyfetch.runner import run_job
+        from dailyfetch.window import format_key
 
         cfg = _load(config)
-        day = parse_logical_date(date) if date else None
+        day = parse_logical_time(cfg, date) if date else None
         path = resolve_config_path(config)
         if workers > 1:
             from dailyfetch.fanout import run_workers
             from dailyfetch.runner import prepare_run
 
             day = prepare_run(cfg, logical_date=day, force=force, database_url=database_url)
-            argv = ["run", "-c", str(path), "--date", day.isoformat()]
+            argv = ["run", "-c", str(path), "--date", format_key(day)]
             argv += ["--database-url", database_url] if database_url else []
             argv += ["--debug"] if debug else (["--quiet"] if quiet else [])
             return run_workers(argv, workers)

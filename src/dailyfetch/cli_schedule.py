@@ -48,7 +48,9 @@ def next_fires(
         else:
             cfg = _load(config)
             zone = timezone or cfg.schedule.timezone
-            calendar = FireCalendar.parse(cfg.schedule.expression, zone, cfg.job.logical_date)
+            calendar = FireCalendar.parse(
+                cfg.schedule.expression, zone, cfg.job.logical_date, cfg.job.run_window
+            )
             rule_known = True
         start = parse_instant(after, calendar.tz) if after else None
         sys.stdout.write(format_fires(calendar, start, count, as_json=as_json, with_dates=rule_known))
@@ -93,8 +95,15 @@ def schedule(
 
 @app.command()
 def backfill(
-    start: Annotated[str, typer.Option("--start", help="First logical date, YYYY-MM-DD.")],
-    end: Annotated[str, typer.Option("--end", help="Last logical date, YYYY-MM-DD (inclusive).")],
+    start: Annotated[
+        str, typer.Option("--start", help="First logical date, YYYY-MM-DD (hour windows: or YYYY-MM-DDTHH).")
+    ],
+    end: Annotated[
+        str,
+        typer.Option(
+            "--end", help="Last logical date, YYYY-MM-DD, inclusive (hour windows: or YYYY-MM-DDTHH)."
+        ),
+    ],
     config: ConfigOption = None,
     workers: Annotated[
         int, typer.Option("--workers", "-w", min=1, max=32, help="How many dates run at once.")
@@ -105,7 +114,8 @@ def backfill(
 ) -> None:
     """Run every logical date from --start to --end, each in its own `dailyfetch run` process.
 
-    Dates that already succeeded are skipped unless --force. Prints one line per date
+    With an hour [job].window, every window in the range runs (a bare --end date
+    includes that whole day). Dates that already succeeded are skipped unless --force. Prints one line per date
     (date, outcome, rows, seconds, error) and exits 1 if any date failed.
 
     Example: dailyfetch backfill --start 2026-11-01 --end 2026-11-07 --workers 3
@@ -115,11 +125,13 @@ def backfill(
     def action() -> int:
         from dailyfetch.backfill import format_table, run_backfill
         from dailyfetch.config_file import resolve_config_path
-        from dailyfetch.fire_times import parse_date_option
 
-        first, last = parse_date_option(start, "--start"), parse_date_option(end, "--end")
+        cfg = _load(config)
+        window = cfg.job.run_window
+        first = window.key(window.parse_option(start, "--start"))
+        last = window.key(window.parse_option(end, "--end", end=True))
         results = run_backfill(
-            _load(config), resolve_config_path(config), first, last,
+            cfg, resolve_config_path(config), first, last,
             workers=workers, force=force, database_url=database_url,
         )  # fmt: skip
         sys.stdout.write(format_table(results))

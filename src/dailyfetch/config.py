@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from dailyfetch.window import Window
 
 IDENTIFIER_MAX = 63  # PostgreSQL's NAMEDATALEN - 1
 
@@ -38,6 +41,7 @@ class JobConfig(_Section):
 
     name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")]
     logical_date: Literal["today", "yesterday"] = "yesterday"
+    window: str = "1d"
     lease_seconds: Annotated[int, Field(ge=5, le=3600)] = 60
     timeout: str | None = None
     stop_grace: str = "25s"
@@ -50,6 +54,20 @@ class JobConfig(_Section):
         if value is not None and parse_duration(value) <= 0:
             raise ValueError("must be positive")
         return value
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        from dailyfetch.window import Window
+
+        return Window.parse(value).text
+
+    @property
+    def run_window(self) -> Window:
+        """``window`` parsed: what one run covers."""
+        from dailyfetch.window import Window
+
+        return Window.parse(self.window)
 
     @property
     def timeout_seconds(self) -> float | None:
@@ -366,6 +384,15 @@ class Config(_Section):
     source: SourceConfig
     destination: DestinationConfig
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+
+    @model_validator(mode="after")
+    def _append_per_day(self) -> Config:
+        if self.job.run_window.sub_day and self.destination.write_mode == "append":
+            raise ValueError(
+                f"destination.write: 'append' keeps its rows per logical date, so it cannot be used with "
+                f"[job] window = '{self.job.window}'; give a primary_key and use 'merge', or use window = '1d'"
+            )
+        return self
 
 
 def template_fields(text: str, where: str = "value") -> list[str]:

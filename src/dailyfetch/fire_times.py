@@ -6,7 +6,8 @@ job's ``[job].logical_date`` rule. It answers three questions the local schedule
 
 * the next fire times after an instant (:meth:`FireCalendar.next_after`, :meth:`~FireCalendar.upcoming`);
 * the fire times in a window (:meth:`FireCalendar.between`);
-* the logical date a fire time runs (:func:`logical_date_of`, the one place that mapping lives).
+* the window a fire time runs (:func:`logical_time_of`, the one place that mapping lives;
+  :func:`logical_date_of` is its daily form).
 
 ``rate(...)`` schedules fire at ``anchor + k * interval``. AWS anchors them at the moment
 the schedule is created; locally the anchor is the instant the scheduler started (or,
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -31,12 +32,14 @@ from dailyfetch.schedule_expression import (
     parse_schedule_expression,
     parse_timezone,
 )
+from dailyfetch.window import DAY, Window, format_key
 
 __all__ = [
     "FireCalendar",
     "LogicalDateRule",
     "format_fires",
     "logical_date_of",
+    "logical_time_of",
     "parse_date_option",
     "parse_instant",
 ]
@@ -44,16 +47,24 @@ __all__ = [
 LogicalDateRule = Literal["today", "yesterday"]
 
 
-def logical_date_of(fire: datetime, tz: ZoneInfo, rule: LogicalDateRule) -> date:
-    """The logical date a run started at ``fire`` covers.
+def logical_time_of(fire: datetime, tz: ZoneInfo, rule: LogicalDateRule, window: Window = DAY) -> datetime:
+    """The logical time (window start, naive local wall time) a run started at ``fire`` covers.
 
-    ``fire`` is converted to the schedule's zone ``tz``; its local calendar date is the
-    logical date when ``[job].logical_date = "today"``, and the day before it when
-    ``"yesterday"`` (the default: a job that fires at 02:30 fetches the day that just
-    ended). This is the same rule ``dailyfetch run`` applies without ``--date``.
+    ``"today"``: the window that contains ``fire`` (in the schedule's zone ``tz``).
+    ``"yesterday"`` (the default): the last complete window before ``fire``, i.e. the
+    one before the window containing it. For daily jobs that is the fire's local date
+    or the day before it (a job that fires at 02:30 fetches the day that just ended);
+    for ``"1h"`` windows the current or the previous hour; for ``"7d"`` the current or
+    the previous ISO week. A window that lies wholly inside a DST gap is passed over.
+    This is the same rule ``dailyfetch run`` applies without ``--date``.
     """
-    local = fire.astimezone(tz).date()
-    return local if rule == "today" else local - timedelta(days=1)
+    current = window.containing(fire, tz)
+    return current if rule == "today" else window.previous(current, tz)
+
+
+def logical_date_of(fire: datetime, tz: ZoneInfo, rule: LogicalDateRule) -> date:
+    """The logical date a daily run started at ``fire`` covers (:func:`logical_time_of` for ``"1d"``)."""
+    return logical_time_of(fire, tz, rule).date()
 
 
 def parse_instant(text: str, tz: ZoneInfo, *, option: str = "--after") -> datetime:
@@ -84,18 +95,28 @@ class FireCalendar:
     tz: ZoneInfo
     rule: LogicalDateRule = "yesterday"
     anchor: datetime | None = None
+    window: Window = DAY
 
     @classmethod
     def parse(
-        cls, expression: str, timezone: str = "UTC", rule: LogicalDateRule = "yesterday"
+        cls,
+        expression: str,
+        timezone: str = "UTC",
+        rule: LogicalDateRule = "yesterday",
+        window: Window = DAY,
     ) -> FireCalendar:
         """Parse ``expression`` and ``timezone``; ScheduleExpressionError names the bad field."""
-        return cls(parse_schedule_expression(expression), parse_timezone(timezone), rule)
+        return cls(parse_schedule_expression(expression), parse_timezone(timezone), rule, window=window)
 
     @classmethod
     def from_config(cls, config: Config) -> FireCalendar:
-        """The calendar of ``config``'s ``[schedule]`` and ``[job].logical_date``."""
-        return cls.parse(config.schedule.expression, config.schedule.timezone, config.job.logical_date)
+        """The calendar of ``config``'s ``[schedule]``, ``[job].logical_date`` and ``[job].window``."""
+        return cls.parse(
+            config.schedule.expression,
+            config.schedule.timezone,
+            config.job.logical_date,
+            config.job.run_window,
+        )
 
     @property
     def timezone(self) -> str:
@@ -131,13 +152,25 @@ class FireCalendar:
         """Fire times in ``[start, end)``, in the schedule's zone."""
         return self.expression.between(start, end, self.tz, anchor=self._anchor_before(start))
 
+    def logical_time(self, fire: datetime) -> datetime:
+        """The window start the fire at ``fire`` runs (see :func:`logical_time_of`)."""
+        return logical_time_of(fire, self.tz, self.rule, self.window)
+
     def logical_date(self, fire: datetime) -> date:
-        """The logical date the fire at ``fire`` runs (see :func:`logical_date_of`)."""
-        return logical_date_of(fire, self.tz, self.rule)
+        """The date of the window the fire at ``fire`` runs."""
+        return self.logical_time(fire).date()
+
+    def logical_key(self, fire: datetime) -> date:
+        """The key of the window the fire at ``fire`` runs: a date, or for hour windows its start."""
+        return self.window.key(self.logical_time(fire))
 
     def scheduled_dates(self, start: datetime, end: datetime) -> list[date]:
         """The distinct logical dates of the fire times in ``[start, end)``, oldest first."""
         return sorted({self.logical_date(fire) for fire in self.between(start, end)})
+
+    def scheduled_keys(self, start: datetime, end: datetime) -> list[date]:
+        """The distinct window keys of the fire times in ``[start, end)``, oldest first."""
+        return sorted({self.logical_key(fire) for fire in self.between(start, end)})
 
     def day_start(self, day: date) -> datetime:
         """Midnight at the start of ``day`` in the schedule's zone."""
@@ -176,7 +209,8 @@ def format_fires(
     lines = [f"{calendar.expression.text}: {calendar.describe()}"]
     for fire in fires:
         line = f"{fire.isoformat()}  {fire:%a}"
-        lines.append(f"{line}  fetches {calendar.logical_date(fire)}" if with_dates else line)
+        fetches = format_key(calendar.logical_key(fire))
+        lines.append(f"{line}  fetches {fetches}" if with_dates else line)
     if len(fires) < count:
         lines.append(f"(no more fire times after {fires[-1].isoformat() if fires else start.isoformat()})")
     return "\n".join(lines) + "\n"

@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from dailyfetch.window import format_key
+
 __all__ = ["ProcessLauncher", "ProcessRun", "describe_exit", "run_argv"]
 
 
 def run_argv(
     config: Path, day: date, *, database_url: str | None = None, force: bool = False, quiet: bool = False
 ) -> list[str]:
-    """The command line of ``dailyfetch run`` for ``day``, using this interpreter."""
-    argv = [sys.executable, "-m", "dailyfetch", "run", "-c", str(config), "--date", day.isoformat()]
+    """The command line of ``dailyfetch run`` for ``day`` (a window key), using this interpreter."""
+    argv = [sys.executable, "-m", "dailyfetch", "run", "-c", str(config), "--date", format_key(day)]
     if database_url:
         argv += ["--database-url", database_url]
     if force:

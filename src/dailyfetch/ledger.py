@@ -1,6 +1,6 @@
 """The run ledger: runs, partitions, claims and progress, in the ``dailyfetch`` schema.
 
-One row in ``dailyfetch.runs`` per (job, logical date, generation); ``--force``
+One row in ``dailyfetch.runs`` per (job, logical time, generation); ``--force``
 starts a new generation. One row in ``dailyfetch.partitions`` per partition of a
 run, holding its status, rows, attempt count, error, its committed *progress*
 (the source state to resume from) and its *claim*: the worker holding it and a
@@ -26,71 +26,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from dailyfetch.errors import ClaimLostError
+from dailyfetch.ledger_schema import SCHEMA_VERSION as SCHEMA_VERSION
+from dailyfetch.ledger_schema import ensure_ledger as ensure_ledger
 from dailyfetch.plan import RunPlan
 from dailyfetch.redact import redact, seal, unseal
-
-SCHEMA_VERSION = 3
-_DDL = """
-CREATE SCHEMA IF NOT EXISTS dailyfetch;
-CREATE TABLE IF NOT EXISTS dailyfetch.meta (version int NOT NULL);
-CREATE TABLE IF NOT EXISTS dailyfetch.runs (
-    id bigserial PRIMARY KEY,
-    job text NOT NULL,
-    logical_date date NOT NULL,
-    generation int NOT NULL DEFAULT 1,
-    status text NOT NULL DEFAULT 'running'
-        CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
-    rows bigint NOT NULL DEFAULT 0,
-    attempts int NOT NULL DEFAULT 0,
-    partitions int NOT NULL DEFAULT 1,
-    started_at timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz,
-    error_class text,
-    error text,
-    UNIQUE (job, logical_date, generation)
-);
-CREATE INDEX IF NOT EXISTS runs_job_started ON dailyfetch.runs (job, started_at DESC);
-CREATE TABLE IF NOT EXISTS dailyfetch.partitions (
-    run_id bigint NOT NULL REFERENCES dailyfetch.runs (id) ON DELETE CASCADE,
-    key text NOT NULL,
-    vars jsonb NOT NULL,
-    status text NOT NULL DEFAULT 'pending'
-        CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'interrupted')),
-    rows bigint NOT NULL DEFAULT 0,
-    pages bigint NOT NULL DEFAULT 0,
-    progress jsonb,
-    attempts int NOT NULL DEFAULT 0,
-    claimed_by text,
-    lease_until timestamptz,
-    started_at timestamptz,
-    finished_at timestamptz,
-    updated_at timestamptz,
-    error_class text,
-    error text,
-    PRIMARY KEY (run_id, key)
-);
-ALTER TABLE dailyfetch.partitions
-    ADD COLUMN IF NOT EXISTS bad_records bigint NOT NULL DEFAULT 0,
-    ADD COLUMN IF NOT EXISTS bad_sample jsonb;
-CREATE TABLE IF NOT EXISTS dailyfetch.cursors (
-    job text NOT NULL,
-    partition text NOT NULL,
-    value text,
-    pending text,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    set_by text,
-    PRIMARY KEY (job, partition)
-);
-CREATE TABLE IF NOT EXISTS dailyfetch.cursor_changes (
-    id bigserial PRIMARY KEY,
-    job text NOT NULL,
-    partition text NOT NULL,
-    old_value text,
-    new_value text,
-    set_by text NOT NULL,
-    changed_at timestamptz NOT NULL DEFAULT now()
-);
-"""
 
 Connection = psycopg.Connection[Any]
 
@@ -98,22 +37,6 @@ Connection = psycopg.Connection[Any]
 def worker_id() -> str:
     """This process's identity in claims: ``host:pid:nonce``."""
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-
-
-def ensure_ledger(conn: Connection) -> None:
-    """Create or upgrade the ledger schema (idempotent, safe under concurrency)."""
-    with conn.transaction():
-        exists = conn.execute("SELECT to_regclass('dailyfetch.meta') IS NOT NULL").fetchone()
-        if exists and exists[0]:
-            row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
-            if row and row[0] == SCHEMA_VERSION:
-                return
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('dailyfetch:ledger'))")
-        conn.execute(_DDL)
-        row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
-        if not row or row[0] is None or row[0] < SCHEMA_VERSION:
-            conn.execute("INSERT INTO dailyfetch.meta (version) VALUES (%s)", (SCHEMA_VERSION,))
 
 
 @dataclass(frozen=True)
@@ -126,43 +49,45 @@ class RunRow:
 
 
 def open_run(conn: Connection, plan: RunPlan, *, force: bool) -> tuple[RunRow, bool]:
-    """Find or create the run for ``plan``; return it and whether it already succeeded.
+    """Find or create the run for ``plan``'s window; return it and whether it already succeeded.
 
-    ``force`` starts a new generation of a run that already succeeded (or of any
-    run), so the date is fetched again from the start.
+    The run is identified by ``(job, logical_time)``, the window's start. ``force``
+    starts a new generation of a run that already succeeded (or of any run), so the
+    window is fetched again from the start.
     """
+    start = plan.start_wall
     with conn.transaction():
         conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"dailyfetch:run:{plan.job}:{plan.logical_date}",)
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"dailyfetch:run:{plan.job}:{plan.label}",)
         )
         row = conn.execute(
-            "SELECT id, generation, status FROM dailyfetch.runs WHERE job = %s AND logical_date = %s "
+            "SELECT id, generation, status FROM dailyfetch.runs WHERE job = %s AND logical_time = %s "
             "ORDER BY generation DESC LIMIT 1",
-            (plan.job, plan.logical_date),
+            (plan.job, start),
         ).fetchone()
         if row is not None and row[2] == "succeeded" and not force:
             return RunRow(*row), True
         if row is not None and force:
             # Fence the superseded generation: its workers' next commit fails (claim lost),
-            # so they can never write into the new generation's date.
+            # so they can never write into the new generation's window.
             conn.execute(
                 "UPDATE dailyfetch.partitions SET claimed_by = NULL, lease_until = NULL, "
                 "status = CASE WHEN status = 'succeeded' THEN status ELSE 'interrupted' END "
-                "WHERE run_id IN (SELECT id FROM dailyfetch.runs WHERE job = %s AND logical_date = %s)",
-                (plan.job, plan.logical_date),
+                "WHERE run_id IN (SELECT id FROM dailyfetch.runs WHERE job = %s AND logical_time = %s)",
+                (plan.job, start),
             )
             conn.execute(
                 "UPDATE dailyfetch.runs SET status = 'interrupted', finished_at = now(), "
                 "error = 'superseded by a --force run' "
-                "WHERE job = %s AND logical_date = %s AND status = 'running'",
-                (plan.job, plan.logical_date),
+                "WHERE job = %s AND logical_time = %s AND status = 'running'",
+                (plan.job, start),
             )
         if row is None or force:
             generation = 1 if row is None else row[1] + 1
             created = conn.execute(
-                "INSERT INTO dailyfetch.runs (job, logical_date, generation, partitions) "
-                "VALUES (%s, %s, %s, %s) RETURNING id, generation, status",
-                (plan.job, plan.logical_date, generation, len(plan.partitions)),
+                "INSERT INTO dailyfetch.runs (job, logical_date, logical_time, generation, partitions) "
+                "VALUES (%s, %s, %s, %s, %s) RETURNING id, generation, status",
+                (plan.job, start.date(), start, generation, len(plan.partitions)),
             ).fetchone()
             assert created is not None
             row = created
@@ -315,10 +240,10 @@ def complete_partition(conn: Connection, run_id: int, key: str, worker: str) -> 
 
 
 def other_generations(conn: Connection, run_id: int) -> list[int]:
-    """The ids of the other generations of this run's job and date (superseded by ``--force``)."""
+    """The ids of the other generations of this run's job and window (superseded by ``--force``)."""
     rows = conn.execute(
         "SELECT o.id FROM dailyfetch.runs o JOIN dailyfetch.runs r ON r.job = o.job "
-        "AND r.logical_date = o.logical_date WHERE r.id = %s AND o.id <> r.id",
+        "AND r.logical_time = o.logical_time WHERE r.id = %s AND o.id <> r.id",
         (run_id,),
     ).fetchall()
     return [row[0] for row in rows]
@@ -382,7 +307,7 @@ def list_runs(conn: Connection, job: str, limit: int) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
             """
-            SELECT r.id, r.job, r.logical_date, r.generation, r.status, r.attempts, r.partitions,
+            SELECT r.id, r.job, r.logical_date, r.logical_time, r.generation, r.status, r.attempts, r.partitions,
                    CASE WHEN r.status = 'succeeded' THEN r.rows
                         ELSE (SELECT coalesce(sum(p.rows), 0)::bigint FROM dailyfetch.partitions p WHERE p.run_id = r.id)
                    END AS rows,

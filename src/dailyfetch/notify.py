@@ -33,6 +33,7 @@ import structlog
 
 from dailyfetch.metrics import NOTIFICATIONS_FAILED
 from dailyfetch.redact import mask_url, redact, register_secret, register_url_secrets
+from dailyfetch.window import format_key
 
 if TYPE_CHECKING:
     from dailyfetch.config import Config, NotifyEvent
@@ -130,7 +131,7 @@ def _one_line(text: str | None) -> str:
 
 def failure_notification(config: Config, result: RunResult, config_path: str | Path | None) -> Notification:
     """The message for a failed or interrupted run."""
-    job, day = config.job.name, result.logical_date.isoformat()
+    job, day = config.job.name, format_key(result.logical_date)
     verb = "was interrupted" if result.outcome == "interrupted" else "failed"
     body = "\n".join(
         [
@@ -146,7 +147,7 @@ def failure_notification(config: Config, result: RunResult, config_path: str | P
 
 def recovery_notification(config: Config, result: RunResult) -> Notification:
     """The message for the first success after failures."""
-    job, day = config.job.name, result.logical_date.isoformat()
+    job, day = config.job.name, format_key(result.logical_date)
     body = (
         f"Job {job} succeeded for {day} after earlier failures: "
         f"{result.rows:,} rows in {result.duration:.1f} s."
@@ -158,7 +159,7 @@ def low_volume_notification(
     config: Config, result: RunResult, median_rows: float, config_path: str | Path | None
 ) -> Notification:
     """The message for a success with unusually few rows."""
-    job, day = config.job.name, result.logical_date.isoformat()
+    job, day = config.job.name, format_key(result.logical_date)
     notify = config.notify
     body = "\n".join(
         [
@@ -178,14 +179,14 @@ def missed_notification(
     """The message for scheduled days that have no run."""
     job = config.job.name
     days = sorted(set(dates))
-    shown = ", ".join(d.isoformat() for d in days[:10]) + (
+    shown = ", ".join(format_key(d) for d in days[:10]) + (
         f" and {len(days) - 10} more" if len(days) > 10 else ""
     )
     noun = "day" if len(days) == 1 else "days"
     body = "\n".join(
         [
             f"Job {job} has no run for {len(days)} scheduled {noun}: {shown}.",
-            f"Run one: {_command('run', config_path)} --date {days[0].isoformat() if days else 'YYYY-MM-DD'}",
+            f"Run one: {_command('run', config_path)} --date {format_key(days[0]) if days else 'YYYY-MM-DD'}",
             f"See recent runs: {_command('runs', config_path)}",
         ]
     )

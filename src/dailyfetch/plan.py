@@ -1,6 +1,7 @@
-"""Plan a run: which logical date it covers and which partitions it splits into.
+"""Plan a run: which window it covers and which partitions it splits into.
 
-A run is identified by ``(job, logical_date)``. Every combination of the
+A run is identified by ``(job, logical time)``: the start of its window (see
+:mod:`dailyfetch.window`); for daily jobs that is midnight of the logical date. Every combination of the
 ``[source.partitions]`` values is one :class:`Partition`, the unit of work that
 is claimed, fetched, committed and resumed independently.
 """
@@ -9,13 +10,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dailyfetch.config import Config
 from dailyfetch.errors import ConfigError
-from dailyfetch.fire_times import logical_date_of
+from dailyfetch.fire_times import logical_time_of
+from dailyfetch.window import DAY, Window, format_key
 
 
 @dataclass(frozen=True)
@@ -37,23 +39,41 @@ class RunPlan:
     """What one run of a job covers."""
 
     job: str
-    logical_date: date
+    logical_date: date  # the window start's date: ``{date}``
     partitions: tuple[Partition, ...]
 
     timezone: str = "UTC"
+    window: Window = DAY
+    logical_time: datetime | None = None  # the window start, local wall time; None: midnight of logical_date
+
+    @property
+    def start_wall(self) -> datetime:
+        """The window's start as a naive local wall time (the ledger's ``logical_time``)."""
+        return self.logical_time or datetime.combine(self.logical_date, time(0))
+
+    @property
+    def key(self) -> date:
+        """The run's key: the logical date, or for hour windows the start (see :mod:`dailyfetch.window`)."""
+        return self.window.key(self.start_wall)
+
+    @property
+    def label(self) -> str:
+        """The run as logs show it and ``--date`` takes it: ``2026-11-01`` or ``2026-11-01T13:00``."""
+        return format_key(self.key)
 
     def variables(self, partition: Partition) -> dict[str, Any]:
         """The run variables available to ``{...}`` templates for ``partition``.
 
-        ``{date}`` is ``YYYY-MM-DD``. ``{start}`` and ``{end}`` bound the day in the
-        schedule's time zone (``[start, end)``, 23 or 25 hours long on DST days);
-        ``{start_utc}`` and ``{end_utc}`` are the same instants in UTC. All four take
-        ``strftime`` format specs, e.g. ``{start:%Y-%m-%dT%H:%M:%S}``; bare, they print
-        as ISO 8601 with their offset.
+        ``{date}`` is the window start's date, ``YYYY-MM-DD``. ``{start}`` and ``{end}``
+        bound the window in the schedule's time zone (``[start, end)``; a day is 23 or 25
+        hours long on DST days); ``{start_utc}`` and ``{end_utc}`` are the same instants
+        in UTC. All four take ``strftime`` format specs, e.g. ``{start:%Y-%m-%dT%H:%M:%S}``;
+        bare, they print as ISO 8601 with their offset.
         """
         tz = ZoneInfo(self.timezone)
-        start = _Instant.combine(self.logical_date, time(0), tzinfo=tz)
-        end = _Instant.combine(self.logical_date + timedelta(days=1), time(0), tzinfo=tz)
+        start, end = (
+            _Instant.fromtimestamp(t.timestamp(), tz) for t in self.window.bounds(self.start_wall, tz)
+        )
         utc = ZoneInfo("UTC")
         return {
             "date": self.logical_date.isoformat(),
@@ -75,10 +95,15 @@ class _Instant(datetime):
         return self.isoformat() if not spec else super().__format__(spec)
 
 
-def default_logical_date(config: Config, now: datetime | None = None) -> date:
-    """The date a run without ``--date`` fetches: today or yesterday in the schedule's zone."""
+def default_logical_time(config: Config, now: datetime | None = None) -> datetime:
+    """The window start a run without ``--date`` fetches (see :func:`~dailyfetch.fire_times.logical_time_of`)."""
     tz = ZoneInfo(config.schedule.timezone)
-    return logical_date_of(now or datetime.now(tz), tz, config.job.logical_date)
+    return logical_time_of(now or datetime.now(tz), tz, config.job.logical_date, config.job.run_window)
+
+
+def default_logical_date(config: Config, now: datetime | None = None) -> date:
+    """The date of the window a run without ``--date`` fetches: today or yesterday for daily jobs."""
+    return default_logical_time(config, now).date()
 
 
 def parse_logical_date(text: str) -> date:
@@ -89,18 +114,32 @@ def parse_logical_date(text: str) -> date:
         raise ConfigError(f"--date: '{text}' is not a date in YYYY-MM-DD form") from None
 
 
+def parse_logical_time(config: Config, text: str, option: str = "--date") -> date:
+    """Parse ``--date`` for ``config``'s window into a key (a date, or a datetime for hour windows)."""
+    window = config.job.run_window
+    return window.key(window.parse_option(text, option))
+
+
 def plan_run(config: Config, logical_date: date | None = None) -> RunPlan:
-    """Build the :class:`RunPlan` for ``logical_date`` (default: the job's logical date)."""
+    """Build the :class:`RunPlan` for ``logical_date`` (default: the job's logical time).
+
+    ``logical_date`` is a key: a date (its midnight), or for hour windows a naive
+    ``datetime``, the window's start.
+    """
     names = list(config.source.partitions)
     combos = itertools.product(*(config.source.partitions[n] for n in names))
     partitions = tuple(
         Partition({name: str(value) for name, value in zip(names, combo, strict=True)}) for combo in combos
     )
+    window = config.job.run_window
+    start = window.start_of(logical_date) if logical_date is not None else default_logical_time(config)
     return RunPlan(
         job=config.job.name,
-        logical_date=logical_date or default_logical_date(config),
+        logical_date=start.date(),
         partitions=partitions or (Partition(),),
         timezone=config.schedule.timezone,
+        window=window,
+        logical_time=start,
     )
 
 

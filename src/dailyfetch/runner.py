@@ -97,12 +97,12 @@ def run_job(
         run, already = ledger.open_run(conn, plan, force=force)
     finally:
         conn.close()
-    bound = log.bind(job=plan.job, date=plan.logical_date.isoformat(), run_id=run.id)
+    bound = log.bind(job=plan.job, date=plan.label, run_id=run.id)
     if already:
         bound.info("run.skipped", reason="already succeeded", hint="use --force to fetch it again")
-        return RunResult(plan.job, plan.logical_date, "already_succeeded", run_id=run.id)
+        return RunResult(plan.job, plan.key, "already_succeeded", run_id=run.id)
     bound.info("run.started", partitions=len(plan.partitions), generation=run.generation)
-    control.observer.run_started(plan.job, plan.logical_date, len(plan.partitions))
+    control.observer.run_started(plan.job, plan.key, len(plan.partitions))
     shared = _Shared(url)
     worker_name = ledger.worker_id()
     auth = build_auth(source.auth)
@@ -138,7 +138,7 @@ def prepare_run(config: Config, *, logical_date: date | None, force: bool, datab
             ledger.open_run(conn, plan, force=True)
     finally:
         conn.close()
-    return plan.logical_date
+    return plan.key
 
 
 def _claim_loop(
@@ -313,14 +313,14 @@ def _report(
         )
         control.observer.run_finished(status, rows)
         code = control.stop.exit_code if status == "interrupted" else 1
-        return RunResult(plan.job, plan.logical_date, status, rows, duration, message, run_id, code)
+        return RunResult(plan.job, plan.key, status, rows, duration, message, run_id, code)
     if shared.finished_run:
         bound.info("run.finished", status="succeeded", **summary)
         emit_run_metrics(
             plan.job, succeeded=True, rows=rows, duration=duration, partitions_done=shared.done, extra=http
         )
         control.observer.run_finished("succeeded", rows)
-        return RunResult(plan.job, plan.logical_date, "succeeded", rows, duration, None, run_id)
+        return RunResult(plan.job, plan.key, "succeeded", rows, duration, None, run_id)
     bound.info(
         "run.finished",
         status="in_progress_elsewhere",
@@ -328,7 +328,7 @@ def _report(
         **summary,
     )
     control.observer.run_finished("in_progress_elsewhere", rows)
-    return RunResult(plan.job, plan.logical_date, "in_progress_elsewhere", rows, duration, None, run_id)
+    return RunResult(plan.job, plan.key, "in_progress_elsewhere", rows, duration, None, run_id)
 
 
 def _ledger_call(url: str, call: Any, default: Any) -> Any:

@@ -11,6 +11,9 @@ time or a running child needs it) does, in order:
 3. catch up, on start and after a wake: the scheduled logical dates of the last
    ``catch_up_days`` with no succeeded run in the ledger, chosen by ``catch_up``;
 4. queue the logical date of each fire time that is due;
+
+"Dates" here are window keys (:mod:`dailyfetch.window`): logical dates for day and
+week windows, window starts (naive datetimes) for hour windows.
 5. reap the running child, then start the next queued date.
 
 At most one run is in progress. A date due while another runs waits in the queue
@@ -218,7 +221,7 @@ class Scheduler:
 
     def _catch_up(self, now: datetime) -> None:
         reason, settings = self._catch_up_reason, self.settings
-        window = self.calendar.scheduled_dates(now - timedelta(days=settings.catch_up_days), now + _TICK)
+        window = self.calendar.scheduled_keys(now - timedelta(days=settings.catch_up_days), now + _TICK)
         try:
             done = self.succeeded(window[0], window[-1]) if window else set()
         except (DailyfetchError, psycopg.Error) as exc:
@@ -239,7 +242,7 @@ class Scheduler:
     def _fire_due(self, now: datetime) -> None:
         while self._next_fire is not None and self._next_fire <= now:
             fire = self._next_fire
-            day = self.calendar.logical_date(fire)
+            day = self.calendar.logical_key(fire)
             log.info("schedule.fire", fire_time=fire.isoformat(), date=day.isoformat())
             self._enqueue(day, "fire")
             self._next_fire = self.calendar.next_after(fire)
@@ -385,7 +388,7 @@ def run_scheduler(config: Config, config_path: Path, *, database_url: str | None
     scheduler = Scheduler(
         FireCalendar.from_config(config),
         ProcessLauncher(config_path, database_url=database_url),
-        SucceededDatesReader(url, config.job.name),
+        SucceededDatesReader(url, config.job.name, config.job.run_window),
         settings=SchedulerSettings(
             catch_up=config.schedule.catch_up,
             catch_up_days=config.schedule.catch_up_days,

@@ -11,7 +11,7 @@ from dailyfetch.config import Config
 from dailyfetch.redact import MASK, SENSITIVE_NAME, redact
 
 _RUN_FIELDS = (
-    "job", "logical_date", "status", "rows", "started_at", "finished_at", "duration_seconds",
+    "job", "logical_date", "logical_time", "status", "rows", "started_at", "finished_at", "duration_seconds",
     "attempts", "partitions", "partitions_done", "generation", "error_class", "error",
 )  # fmt: skip
 
@@ -37,15 +37,16 @@ def print_runs(config: Config, *, limit: int, as_json: bool, database_url: str |
     if not rows:
         sys.stdout.write(f"no runs of job '{config.job.name}' yet; start one with 'dailyfetch run'\n")
         return
+    hourly = config.job.run_window.sub_day
+    for r in rows:
+        r["window"] = str(r["logical_time"])[:16] if hourly else str(r["logical_date"])
     if sys.stdout.isatty():
         _rich_runs(rows)
         return
     for r in rows:
         duration = f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "-"
         error = f"  {r['error']}" if r["error"] else ""
-        sys.stdout.write(
-            f"{r['logical_date']}  {r['status']:<11} {r['rows']:>10} rows  {duration:>8}{error}\n"
-        )
+        sys.stdout.write(f"{r['window']}  {r['status']:<11} {r['rows']:>10} rows  {duration:>8}{error}\n")
 
 
 def _rich_runs(rows: list[dict[str, Any]]) -> None:
@@ -60,7 +61,7 @@ def _rich_runs(rows: list[dict[str, Any]]) -> None:
         duration = f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "-"
         colour = colours.get(r["status"], "white")
         table.add_row(
-            str(r["logical_date"]), f"[{colour}]{r['status']}[/]", f"{r['rows']:,}", duration,
+            r["window"], f"[{colour}]{r['status']}[/]", f"{r['rows']:,}", duration,
             str(r["attempts"]), r["error"] or "",
         )  # fmt: skip
     Console().print(table)
@@ -82,13 +83,18 @@ def print_check(config: Config, *, database_url: str | None) -> None:
     try:
         version = conn.info.server_version
         columns = read_columns(conn, dest.schema_, dest.table)
-        ledger_exists = conn.execute("SELECT to_regclass('dailyfetch.runs') IS NOT NULL").fetchone()
+        ledger_exists = conn.execute(
+            "SELECT to_regclass('dailyfetch.runs') IS NOT NULL, EXISTS (SELECT FROM information_schema.columns "
+            "WHERE table_schema = 'dailyfetch' AND table_name = 'runs' AND column_name = 'logical_time')"
+        ).fetchone()
         state = None
         if ledger_exists and ledger_exists[0]:
+            # A version 3 ledger (not yet upgraded by a run) knows daily runs only.
+            by_time = "SELECT status FROM dailyfetch.runs WHERE job = %s AND logical_time = %s "
+            by_date = "SELECT status FROM dailyfetch.runs WHERE job = %s AND logical_date = %s "
             found = conn.execute(
-                "SELECT status FROM dailyfetch.runs WHERE job = %s AND logical_date = %s "
-                "ORDER BY generation DESC LIMIT 1",
-                (plan.job, plan.logical_date),
+                (by_time if ledger_exists[1] else by_date) + "ORDER BY generation DESC LIMIT 1",
+                (plan.job, plan.start_wall if ledger_exists[1] else plan.logical_date),
             ).fetchone()
             state = found[0] if found else None
         since = None
@@ -113,14 +119,15 @@ def print_check(config: Config, *, database_url: str | None) -> None:
     out(f"destination: {table} ({exists}), write = {dest.write_mode}")
     out(f", primary key ({', '.join(dest.primary_key)})\n" if dest.primary_key else "\n")
     out(
-        f"job: {plan.job}, logical date {plan.logical_date} ({config.job.logical_date} in {config.schedule.timezone})\n"
+        f"job: {plan.job}, logical {'time' if plan.window.sub_day else 'date'} {plan.label} "
+        f"(window {plan.window.text}, {config.job.logical_date} in {config.schedule.timezone})\n"
     )
     if state == "succeeded":
-        out("ledger: this date already succeeded; 'dailyfetch run' would do nothing (use --force)\n")
+        out("ledger: this window already succeeded; 'dailyfetch run' would do nothing (use --force)\n")
     elif state:
-        out(f"ledger: the last attempt for this date is '{state}'; 'dailyfetch run' would resume it\n")
+        out(f"ledger: the last attempt for this window is '{state}'; 'dailyfetch run' would resume it\n")
     else:
-        out("ledger: no run for this date yet\n")
+        out("ledger: no run for this window yet\n")
     out(f"partitions: {len(plan.partitions)} ({', '.join(p.key for p in plan.partitions[:5])}"
         f"{', ...' if len(plan.partitions) > 5 else ''})\n")  # fmt: skip
     source = config.source

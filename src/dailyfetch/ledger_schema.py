@@ -1,0 +1,123 @@
+"""The ledger's schema in PostgreSQL (schema ``dailyfetch``): create it, or upgrade it in place.
+
+``dailyfetch.meta`` holds the schema version. :func:`ensure_ledger` is idempotent and
+safe under concurrency: every statement is ``IF NOT EXISTS``-style, and an upgrade runs
+in one transaction under a transaction-level advisory lock (no session state, so it
+works behind PgBouncer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+__all__ = ["SCHEMA_VERSION", "ensure_ledger"]
+
+Connection = psycopg.Connection[Any]
+
+SCHEMA_VERSION = 4
+_DDL = """
+CREATE SCHEMA IF NOT EXISTS dailyfetch;
+CREATE TABLE IF NOT EXISTS dailyfetch.meta (version int NOT NULL);
+CREATE TABLE IF NOT EXISTS dailyfetch.runs (
+    id bigserial PRIMARY KEY,
+    job text NOT NULL,
+    logical_date date NOT NULL,
+    logical_time timestamp NOT NULL,
+    generation int NOT NULL DEFAULT 1,
+    status text NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+    rows bigint NOT NULL DEFAULT 0,
+    attempts int NOT NULL DEFAULT 0,
+    partitions int NOT NULL DEFAULT 1,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    error_class text,
+    error text
+);
+CREATE INDEX IF NOT EXISTS runs_job_started ON dailyfetch.runs (job, started_at DESC);
+CREATE TABLE IF NOT EXISTS dailyfetch.partitions (
+    run_id bigint NOT NULL REFERENCES dailyfetch.runs (id) ON DELETE CASCADE,
+    key text NOT NULL,
+    vars jsonb NOT NULL,
+    status text NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'running', 'succeeded', 'failed', 'interrupted')),
+    rows bigint NOT NULL DEFAULT 0,
+    pages bigint NOT NULL DEFAULT 0,
+    progress jsonb,
+    attempts int NOT NULL DEFAULT 0,
+    claimed_by text,
+    lease_until timestamptz,
+    started_at timestamptz,
+    finished_at timestamptz,
+    updated_at timestamptz,
+    error_class text,
+    error text,
+    PRIMARY KEY (run_id, key)
+);
+ALTER TABLE dailyfetch.partitions
+    ADD COLUMN IF NOT EXISTS bad_records bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS bad_sample jsonb;
+CREATE TABLE IF NOT EXISTS dailyfetch.cursors (
+    job text NOT NULL,
+    partition text NOT NULL,
+    value text,
+    pending text,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    set_by text,
+    PRIMARY KEY (job, partition)
+);
+CREATE TABLE IF NOT EXISTS dailyfetch.cursor_changes (
+    id bigserial PRIMARY KEY,
+    job text NOT NULL,
+    partition text NOT NULL,
+    old_value text,
+    new_value text,
+    set_by text NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+# Version 4: a run is identified by its window start, ``logical_time`` (local wall time;
+# midnight of ``logical_date`` for daily jobs), so hour windows get a run each. In place
+# from version 3: existing rows get midnight of their date; uniqueness moves from
+# ``(job, logical_date, generation)`` to ``(job, logical_time, generation)``. A trigger
+# fills whichever of the two columns an insert leaves out, so rows written by version 3
+# code (``logical_date`` only) still land, as daily runs.
+_V4 = """
+ALTER TABLE dailyfetch.runs ADD COLUMN IF NOT EXISTS logical_time timestamp;
+UPDATE dailyfetch.runs SET logical_time = logical_date WHERE logical_time IS NULL;
+ALTER TABLE dailyfetch.runs ALTER COLUMN logical_time SET NOT NULL;
+ALTER TABLE dailyfetch.runs DROP CONSTRAINT IF EXISTS runs_job_logical_date_generation_key;
+CREATE UNIQUE INDEX IF NOT EXISTS runs_job_logical_time_generation
+    ON dailyfetch.runs (job, logical_time, generation);
+CREATE INDEX IF NOT EXISTS runs_job_logical_date ON dailyfetch.runs (job, logical_date);
+CREATE OR REPLACE FUNCTION dailyfetch.fill_logical_time() RETURNS trigger LANGUAGE plpgsql AS $fill$
+BEGIN
+    NEW.logical_time := coalesce(NEW.logical_time, NEW.logical_date::timestamp);
+    NEW.logical_date := coalesce(NEW.logical_date, NEW.logical_time::date);
+    RETURN NEW;
+END
+$fill$;
+DROP TRIGGER IF EXISTS runs_fill_logical_time ON dailyfetch.runs;
+CREATE TRIGGER runs_fill_logical_time BEFORE INSERT ON dailyfetch.runs
+    FOR EACH ROW EXECUTE FUNCTION dailyfetch.fill_logical_time();
+"""
+
+
+def ensure_ledger(conn: Connection) -> None:
+    """Create or upgrade the ledger schema (idempotent, safe under concurrency)."""
+    with conn.transaction():
+        exists = conn.execute("SELECT to_regclass('dailyfetch.meta') IS NOT NULL").fetchone()
+        if exists and exists[0]:
+            row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
+            if row and row[0] is not None and row[0] >= SCHEMA_VERSION:
+                return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('dailyfetch:ledger'))")
+        conn.execute(_DDL)
+        conn.execute(_V4)
+        row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
+        if not row or row[0] is None or row[0] < SCHEMA_VERSION:
+            conn.execute("INSERT INTO dailyfetch.meta (version) VALUES (%s)", (SCHEMA_VERSION,))
