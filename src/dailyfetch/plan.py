@@ -117,7 +117,13 @@ def parse_logical_date(text: str) -> date:
 def parse_logical_time(config: Config, text: str, option: str = "--date") -> date:
     """Parse ``--date`` for ``config``'s window into a key (a date, or a datetime for hour windows)."""
     window = config.job.run_window
-    return window.key(window.parse_option(text, option))
+    start = window.parse_option(text, option)
+    if not window.exists(start, ZoneInfo(config.schedule.timezone)):
+        raise ConfigError(
+            f"{option}: {text!r} does not exist in {config.schedule.timezone} (the clocks skip it that day)",
+            hint="the window before it runs up to the transition; run that one",
+        )
+    return window.key(start)
 
 
 def plan_run(config: Config, logical_date: date | None = None) -> RunPlan:
