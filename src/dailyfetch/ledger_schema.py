@@ -109,15 +109,23 @@ CREATE TRIGGER runs_fill_logical_time BEFORE INSERT ON dailyfetch.runs
 def ensure_ledger(conn: Connection) -> None:
     """Create or upgrade the ledger schema (idempotent, safe under concurrency)."""
     with conn.transaction():
-        exists = conn.execute("SELECT to_regclass('dailyfetch.meta') IS NOT NULL").fetchone()
-        if exists and exists[0]:
-            row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
-            if row and row[0] is not None and row[0] >= SCHEMA_VERSION:
-                return
+        if _current_version(conn) >= SCHEMA_VERSION:
+            return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('dailyfetch:ledger'))")
+        if _current_version(conn) >= SCHEMA_VERSION:
+            # Another process upgraded it while this one waited for the lock. Running the DDL
+            # again would take table locks that deadlock with that process's first run.
+            return
         conn.execute(_DDL)
         conn.execute(_V4)
-        row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
-        if not row or row[0] is None or row[0] < SCHEMA_VERSION:
-            conn.execute("INSERT INTO dailyfetch.meta (version) VALUES (%s)", (SCHEMA_VERSION,))
+        conn.execute("INSERT INTO dailyfetch.meta (version) VALUES (%s)", (SCHEMA_VERSION,))
+
+
+def _current_version(conn: Connection) -> int:
+    """The ledger's schema version; 0 when it has none yet."""
+    exists = conn.execute("SELECT to_regclass('dailyfetch.meta') IS NOT NULL").fetchone()
+    if not (exists and exists[0]):
+        return 0
+    row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
