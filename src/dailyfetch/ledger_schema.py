@@ -17,9 +17,11 @@ __all__ = ["SCHEMA_VERSION", "ensure_ledger"]
 Connection = psycopg.Connection[Any]
 
 SCHEMA_VERSION = 4
-_DDL = """
+_META = """
 CREATE SCHEMA IF NOT EXISTS dailyfetch;
 CREATE TABLE IF NOT EXISTS dailyfetch.meta (version int NOT NULL);
+"""
+_DDL = """
 CREATE TABLE IF NOT EXISTS dailyfetch.runs (
     id bigserial PRIMARY KEY,
     job text NOT NULL,
@@ -113,6 +115,9 @@ def ensure_ledger(conn: Connection) -> None:
             return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('dailyfetch:ledger'))")
+        # DDL sees what a concurrent upgrade committed while this one waited; a plain lookup
+        # may not (the advisory lock does not refresh this backend's catalog cache).
+        conn.execute(_META)
         if _current_version(conn) >= SCHEMA_VERSION:
             # Another process upgraded it while this one waited for the lock. Running the DDL
             # again would take table locks that deadlock with that process's first run.
