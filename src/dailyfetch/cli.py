@@ -254,5 +254,29 @@ from dailyfetch import cli_init, cli_report, cli_schedule, cli_state  # noqa: E4
 
 
 def main() -> None:
-    """Entry point of the ``dailyfetch`` console script."""
-    app()
+    """Entry point of the ``dailyfetch`` console script.
+
+    A finished command exits with ``os._exit`` once other threads are joined, the
+    ``atexit`` handlers have run and the standard streams are flushed: tearing the
+    interpreter's modules down one by one would add about 0.1 s to every run and
+    does nothing for a process that is ending. Exceptions still propagate normally.
+    """
+    import atexit
+    import os
+    import threading
+
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if isinstance(code, str):
+        sys.stderr.write(code + "\n")
+    status = code if isinstance(code, int) else (0 if code is None else 1)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -284,6 +284,11 @@ class PartitionWorker:
         lease = self.config.job.lease_seconds
         try:
             with self.conn.transaction():
+                if not final:
+                    # Rows and progress commit together, so a batch lost to a database crash is
+                    # lost whole and refetched from the durable progress; the final commit is
+                    # synchronous and makes every earlier one durable with it.
+                    self.conn.execute("SET LOCAL synchronous_commit = off")
                 tags = None
                 if spec.mode == "append":
                     tags = (self.plan.logical_date, claim.key)

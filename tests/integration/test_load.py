@@ -368,3 +368,19 @@ def test_replace_drops_the_shadow_of_a_superseded_generation(db_url: str) -> Non
         api.stop()
     assert ledger_rows(db_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == [("orders",)]
     assert len(fetch_table(db_url)) == 25
+
+
+def test_merge_switches_to_upsert_when_a_later_batch_meets_existing_keys(db_url: str) -> None:
+    """Batches try a plain INSERT first; one that meets existing keys upserts them instead, mid-run."""
+    api = FakeAPI(records_for=lambda d, p: [{"id": i, "v": "first"} for i in range(10)]).start()
+    try:
+        config = load(make_config(api.url, partitions=["eu"], batch_size=10))
+        assert run_job(config, logical_date=DAY, database_url=db_url).outcome == "succeeded"
+        # The next day: 10 new keys in the first batch (plain INSERT), then the 10 old keys changed.
+        api.records_for = lambda d, p: [{"id": i, "v": "second"} for i in [*range(10, 20), *range(10)]]
+        result = run_job(config, logical_date=date(2026, 11, 2), database_url=db_url)
+    finally:
+        api.stop()
+    assert result.outcome == "succeeded", result.error
+    rows = fetch_table(db_url)
+    assert [(r["id"], r["v"]) for r in rows] == [(i, "second") for i in range(20)]
