@@ -9,6 +9,7 @@ worker that completes the last partition marks the run succeeded.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Iterator
@@ -79,6 +80,7 @@ def run_job(
 ) -> RunResult:
     """Run ``config``'s job for one logical date and return what happened."""
     started = time.monotonic()
+    _tune_gc()
     plan = plan_run(config, logical_date)
     url, _origin = resolve_database_url(database_url, config.database.url)
     if url == EMBEDDED:
@@ -125,6 +127,19 @@ def run_job(
         for thread in pool:
             thread.join()
     return _report(config, plan, run.id, shared, control, time.monotonic() - started, bound)
+
+
+def _tune_gc() -> None:
+    """Collect cycles less often while records stream through.
+
+    Decoded JSON is acyclic, so reference counting frees every page and batch; but
+    each page allocates thousands of containers, and with the default threshold
+    (700) the cyclic collector ran every few records and re-scanned the batches
+    alive at the time: a quarter of the process's CPU in W1 (benchmarks/README.md).
+    Objects alive at start-up (modules, config) are frozen out of its scans.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def prepare_run(config: Config, *, logical_date: date | None, force: bool, database_url: str | None) -> date:

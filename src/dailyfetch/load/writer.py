@@ -1,11 +1,16 @@
-"""Write a batch: COPY into a staging table, then one set-based insert or upsert.
+"""Write a batch: set-based statements from raw pages or a staging table, one transaction.
 
-Each batch is COPY'd as one JSON document per line into a transaction-scoped
-temporary table (``ON COMMIT DROP``, so nothing depends on session state and a
-transaction-pooling PgBouncer is fine), then moved into the destination with a
-single ``INSERT ... SELECT`` that casts each field to its column type. In
-``merge`` mode the insert is an upsert on the primary key. The caller commits
-the batch together with the partition's progress.
+When the batch is exactly the records of the pages it came in (the common case),
+each raw response body is bound as the parameter of one ``INSERT ... SELECT``
+over ``jsonb_array_elements`` of its records, and the statements are pipelined:
+nothing is re-encoded and nothing is staged. Otherwise (records skipped,
+de-duplicated or made by a Python source) the batch is COPY'd as one JSON
+document per line into a transaction-scoped temporary table (``ON COMMIT
+DROP``, so nothing depends on session state and a transaction-pooling PgBouncer
+is fine) and moved from there. Either way each field is cast to its column type
+in SQL. In ``merge`` mode the insert is an upsert on the primary key, tried as a
+plain insert first. The caller commits the batch together with the partition's
+progress.
 
 All identifiers are quoted with :class:`psycopg.sql.Identifier`; all field names
 inside JSON lookups are bound as literals. Nothing from the data is spliced
@@ -189,72 +194,92 @@ def write_batch(
     tags: tuple[Any, str] | None = None,
     pages: RawPages | None = None,
 ) -> int:
-    """COPY the batch into staging and move it into ``into``; return the rows written.
+    """Move the batch into ``into`` with set-based statements; return the rows written.
 
     ``names`` are the fields present in this batch. ``tags`` is ``(logical_date,
     partition_key)`` for append mode's bookkeeping columns. With ``pages`` (the
-    raw bodies the records were parsed from, all of them and nothing else), the
-    bodies are COPY'd as they came and PostgreSQL takes the records out of them,
-    which spares re-encoding every record. Must run inside the caller's transaction.
+    raw bodies the records were parsed from, all of them and nothing else), each
+    body is sent as it came, as the parameter of one ``INSERT ... SELECT`` over its
+    records (pipelined), which spares re-encoding every record and a staging table.
+    Otherwise the records are COPY'd into a staging table first. In merge mode a
+    plain ``INSERT`` is tried first (see :attr:`TableSpec.expect_new`). Must run
+    inside the caller's transaction.
     """
     if not records:
         return 0
-    source: sql.Composable
-    if pages is not None:
-        payload = (
-            b"\n".join(body.replace(b"\\", b"\\\\").translate(_WHITESPACE) for body in pages.bodies) + b"\n"
-        )
-        elements = sql.SQL("jsonb_array_elements({}.doc #> {})").format(_STAGE, sql.Literal(pages.path))
-        source = sql.SQL("(SELECT e AS doc FROM {}, {} e) AS batch").format(_STAGE, elements)
-    else:
-        try:
-            payload = b"\n".join(map(orjson.dumps, records)).replace(b"\\", b"\\\\") + b"\n"
-        except (orjson.JSONEncodeError, TypeError) as exc:
-            raise LoadError(f"a record cannot be serialised for COPY: {exc}") from None
-        source = _STAGE
-    conn.execute(sql.SQL("CREATE TEMP TABLE {} (doc jsonb) ON COMMIT DROP").format(_STAGE))
-    if pages is not None:  # whole pages are large: store them uncompressed (pglz costs more than it saves)
-        conn.execute(sql.SQL("ALTER TABLE {} ALTER doc SET STORAGE EXTERNAL").format(_STAGE))
-    with conn.cursor().copy(sql.SQL("COPY {} (doc) FROM STDIN").format(_STAGE)) as copy:
-        copy.write(payload)
     targets = [sql.Identifier(n) for n in names]
     values: list[sql.Composable] = [_cast(n, columns[n]) for n in names]
     if tags is not None:
         targets += [sql.Identifier(DATE_COLUMN), sql.Identifier(PARTITION_COLUMN)]
         values += [sql.Literal(tags[0]), sql.Literal(tags[1])]
-    query = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-        spec.qualified(into), sql.SQL(", ").join(targets), sql.SQL(", ").join(values), source
+    head = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM ").format(
+        spec.qualified(into), sql.SQL(", ").join(targets), sql.SQL(", ").join(values)
     )
+    upsert = _conflict_clause(spec, names)
+    if pages is None:
+        _stage(conn, records)
+        plain: Statement = (head + _STAGE, None)
+        merged: Statement = (head + _STAGE + upsert, None)
+    else:
+        # Names in the SQL may hold '%': escape them, then add the two placeholders.
+        source = b"jsonb_array_elements(%s::jsonb #> %s::text[]) AS batch(doc)"
+        escaped_head = head.as_bytes(conn).replace(b"%", b"%%")
+        params = [(body.decode(), pages.path) for body in pages.bodies]
+        plain = (escaped_head + source, params)
+        merged = (escaped_head + source + upsert.as_bytes(conn).replace(b"%", b"%%"), params)
     if spec.mode != "append" and spec.primary_key and spec.expect_new:
-        # Most daily batches hold only new keys, and a plain INSERT costs PostgreSQL about
-        # half of an upsert's speculative insertion. The first unique violation rolls the
-        # savepoint back and this writer upserts from then on.
+        # Most daily batches hold only new keys, and a plain INSERT spares PostgreSQL the
+        # speculative insertion of an upsert. The first unique violation rolls the
+        # savepoint back, and this writer upserts from then on.
         try:
             with conn.transaction():
-                conn.execute(query)
+                _execute(conn, plain)
         except psycopg.errors.UniqueViolation:
             spec.expect_new = False
         else:
-            conn.execute(sql.SQL("DROP TABLE {}").format(_STAGE))
-            return len(records)
-    if spec.mode != "append" and spec.primary_key:
-        keys = sql.SQL(", ").join(sql.Identifier(k) for k in spec.primary_key)
-        updates = [n for n in names if n not in spec.primary_key]
-        if updates:
-            assignments = sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in updates
-            )
-            query += sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {}").format(keys, assignments)
-        else:
-            query += sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(keys)
-    conn.execute(query)
-    conn.execute(sql.SQL("DROP TABLE {}").format(_STAGE))
-    return len(records)
+            return _done(conn, pages, len(records))
+    _execute(conn, merged if spec.mode != "append" and spec.primary_key else plain)
+    return _done(conn, pages, len(records))
 
 
-# JSON allows raw tab, newline and carriage return only as whitespace between tokens,
-# so turning them into spaces keeps the document and makes it one COPY text line.
-_WHITESPACE = bytes.maketrans(b"\t\n\r", b"   ")
+Statement = tuple[sql.Composed | bytes, list[tuple[str, list[str]]] | None]
+
+
+def _execute(conn: psycopg.Connection[Any], statement: Statement) -> None:
+    query, params = statement
+    if params is None:
+        conn.execute(query)
+    else:
+        with conn.cursor() as cur:
+            cur.executemany(query, params)
+
+
+def _done(conn: psycopg.Connection[Any], pages: RawPages | None, rows: int) -> int:
+    if pages is None:
+        conn.execute(sql.SQL("DROP TABLE {}").format(_STAGE))
+    return rows
+
+
+def _stage(conn: psycopg.Connection[Any], records: Sequence[dict[str, Any]]) -> None:
+    """COPY ``records`` as one JSON document a line into a transaction-scoped staging table."""
+    try:
+        payload = b"\n".join(map(orjson.dumps, records)).replace(b"\\", b"\\\\") + b"\n"
+    except (orjson.JSONEncodeError, TypeError) as exc:
+        raise LoadError(f"a record cannot be serialised for COPY: {exc}") from None
+    conn.execute(sql.SQL("CREATE TEMP TABLE {} (doc jsonb) ON COMMIT DROP").format(_STAGE))
+    with conn.cursor().copy(sql.SQL("COPY {} (doc) FROM STDIN").format(_STAGE)) as copy:
+        copy.write(payload)
+
+
+def _conflict_clause(spec: TableSpec, names: Sequence[str]) -> sql.Composable:
+    if spec.mode == "append" or not spec.primary_key:
+        return sql.SQL("")
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in spec.primary_key)
+    updates = [n for n in names if n not in spec.primary_key]
+    if not updates:
+        return sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(keys)
+    assignments = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in updates)
+    return sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {}").format(keys, assignments)
 
 
 @dataclass
