@@ -193,6 +193,10 @@ def _send_once(
         raise TransientSourceError(
             f"connection failed ({type(exc).__name__}: {redact(str(exc))}) on {describe_request(url, params)}"
         ) from None
+    # The body is read and the connection returned: drop the stream, whose back-reference
+    # to the response is a cycle that would keep every page's body alive until the
+    # cyclic GC runs (which runner._tune_gc makes rare).
+    response.stream = httpx.ByteStream(b"")
     status = response.status_code
     if status < 400:
         return response
