@@ -141,6 +141,11 @@ def run_backfill(
     """
     if workers < 1:
         raise ConfigError(f"--workers: must be 1 or more, got {workers}")
+    if config.source.incremental is not None and workers > 1:
+        # Every run of an incremental job starts at the mark the previous one committed:
+        # runs side by side would read the same mark and fetch the same range twice.
+        log.warning("backfill.sequential", reason="incremental job: one window at a time, oldest first")
+        workers = 1
     window = config.job.run_window
     days = window_range(window, ZoneInfo(config.schedule.timezone), start, end)
     job = config.job.name

@@ -13,6 +13,7 @@ import contextlib
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +198,9 @@ class PartitionWorker:
     def _screen(self, buffer: list[Record], bad: BadRecords) -> list[Record]:
         """Drop (``skip``) or reject (``fail``) records that are not objects or lack their key."""
         keys = self.spec.primary_key
-        if set(map(type, buffer)) <= {dict} and all(None not in map(record.get, keys) for record in buffer):
+        if set(map(type, buffer)) <= {dict} and not any(
+            None in map(dict.get, buffer, repeat(key)) for key in keys
+        ):
             return buffer  # the common case, checked at C speed
         skip = self.config.source.on_bad_record == "skip"
         good: list[Record] = []

@@ -169,3 +169,35 @@ def test_state_show_set_and_reset(db_url: str, tmp_path: Path) -> None:
         assert bad.returncode == 2 and "--partition" in bad.stderr
     finally:
         api.stop()
+
+
+def test_incremental_backfill_runs_in_order_and_never_refetches_or_skips(db_url: str, tmp_path: Path) -> None:
+    """Catching up three dates of an incremental job (asked for 2 workers) runs them one after another:
+    each starts at the mark the previous one committed (minus the lookback), and every change lands."""
+    source = ChangingSource()
+    seen: list[str] = []
+
+    def answer(req: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        since = req["query"]["updated_since"]
+        if req["query"].get("page", "1") == "1" and since not in seen:
+            seen.append(since)
+            if len(seen) > 1:  # the source changes before every run but the first
+                with source.lock:
+                    k = len(seen)
+                    source.rows[100 + k] = {"id": 100 + k, "v": f"new{k}", "updated_at": stamp(50 + 10 * k)}
+        return source.answer(req)
+
+    api = FakeAPI(fail=answer).start()
+    config = tmp_path / "dailyfetch.toml"
+    config.write_text(config_text(api.url))
+    try:
+        done = run_cli("backfill", "-c", str(config), "--database-url", db_url, "--workers", "2",
+                       "--start", "2026-11-01", "--end", "2026-11-03")  # fmt: skip
+    finally:
+        api.stop()
+    assert done.returncode == 0, done.stderr
+    assert "3 dates: 3 succeeded" in done.stdout
+    # Each run asked from the previous run's mark minus 5 minutes: no range twice, none skipped.
+    assert sinces(api) == ["2026-10-31T00:00:00Z", stamp(25), stamp(65)]
+    assert_table_is_source(db_url, source)
+    assert mark(db_url) == stamp(80)

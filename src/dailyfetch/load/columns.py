@@ -23,6 +23,7 @@ and the row's key: nothing is silently dropped or converted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 from dailyfetch.errors import LoadError
@@ -83,10 +84,10 @@ def infer_type(types: Iterable[type]) -> str | None:
 
 def observe(records: Sequence[dict[str, Any]]) -> dict[str, set[type]]:
     """For each field in ``records``, the set of Python types its values have."""
-    shapes: set[tuple[tuple[str, ...], tuple[type, ...]]] = set()
-    add = shapes.add
-    for record in records:
-        add((tuple(record), tuple(map(type, record.values()))))
+    # One (keys, value types) shape per distinct record layout, built without a
+    # Python-level loop over the records (it runs on every batch).
+    types_of = map(tuple, map(map, repeat(type), map(dict.values, records)))
+    shapes = set(zip(map(tuple, records), types_of, strict=True))
     seen: dict[str, set[type]] = {}
     for keys, types in shapes:
         for key, kind in zip(keys, types, strict=True):

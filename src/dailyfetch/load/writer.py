@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Literal
 
 import orjson
@@ -138,9 +139,9 @@ def dedupe(records: Sequence[dict[str, Any]], primary_key: Sequence[str]) -> lis
     try:
         if len(primary_key) == 1:
             (name,) = primary_key
-            single = {record[name]: record for record in records}
+            single = dict(zip(map(itemgetter(name), records), records, strict=True))
             if None not in single:
-                return list(single.values())
+                return list(records) if len(single) == len(records) else list(single.values())
         else:
             latest = {tuple(record[k] for k in primary_key): record for record in records}
             if not any(None in key for key in latest):
