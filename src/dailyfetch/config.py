@@ -385,15 +385,6 @@ class Config(_Section):
     destination: DestinationConfig
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
-    @model_validator(mode="after")
-    def _append_per_day(self) -> Config:
-        if self.job.run_window.sub_day and self.destination.write_mode == "append":
-            raise ValueError(
-                f"destination.write: 'append' keeps its rows per logical date, so it cannot be used with "
-                f"[job] window = '{self.job.window}'; give a primary_key and use 'merge', or use window = '1d'"
-            )
-        return self
-
 
 def template_fields(text: str, where: str = "value") -> list[str]:
     """The ``{name}`` run variables in ``text``; ``{{`` and ``}}`` are literal braces."""

@@ -31,7 +31,7 @@ from dailyfetch.fetch.rest import fetch_rest_pages
 from dailyfetch.fetch.source import FetchContext, PageIterator, Record
 from dailyfetch.incremental import batch_max, since_for
 from dailyfetch.load import columns as cols
-from dailyfetch.load import writer
+from dailyfetch.load import shadow, writer
 from dailyfetch.plan import Partition, RunPlan
 from dailyfetch.redact import redact
 
@@ -82,9 +82,10 @@ class PartitionWorker:
             primary_key=list(dest.primary_key),
             mode=dest.write_mode,
             declared=dict(dest.columns),
+            sub_day=self.config.job.run_window.sub_day,
         )
         replace = self.spec.mode == "replace"
-        self.into = writer.shadow_name(dest.table, self.run_id) if replace else dest.table
+        self.into = shadow.shadow_name(dest.table, self.run_id) if replace else dest.table
 
     def process(self, claim: ledger.Claim) -> int:
         """Fetch and commit ``claim``'s partition to the end; return the rows written now."""
@@ -93,7 +94,7 @@ class PartitionWorker:
         self.control.observer.partition_started(claim.key, claim.rows)
         started = time.monotonic()
         if self.spec.mode == "replace":
-            writer.prepare_shadow(self.conn, self.spec, self.into)
+            shadow.prepare_shadow(self.conn, self.spec, self.into)
         self.columns = writer.read_columns(self.conn, self.spec.schema, self.into) or {}
         self.conn.commit()
         bad = BadRecords()
@@ -232,7 +233,7 @@ class PartitionWorker:
         return writer.RawPages(bodies, parts)
 
     def _locate(
-        self, records: list[Record], names: list[str], tags: tuple[Any, str] | None
+        self, records: list[Record], names: list[str], tags: writer.AppendTags | None
     ) -> cols.BadValueError | None:
         """Name the record and column PostgreSQL refused (e.g. a bad timestamp in a timestamptz column)."""
         found = writer.locate_bad_record(
@@ -276,7 +277,10 @@ class PartitionWorker:
         if spec.primary_key:
             records = writer.dedupe(records, spec.primary_key)
         observed = cols.observe(records)
-        if any(name not in self.columns for name, types in observed.items() if cols.infer_type(types)):
+        unready = spec.window_column and self.columns and writer.WINDOW_COLUMN not in self.columns
+        if unready or any(
+            name not in self.columns for name, types in observed.items() if cols.infer_type(types)
+        ):
             self.columns = writer.prepare_table(self.conn, spec, self.into, observed)
         if self.config.source.on_bad_record == "skip":
             records = self._skip_unstorable(records, bad)
@@ -294,9 +298,10 @@ class PartitionWorker:
                     self.conn.execute("SET LOCAL synchronous_commit = off")
                 tags = None
                 if spec.mode == "append":
-                    tags = (self.plan.logical_date, claim.key)
+                    start = self.plan.start_wall if spec.window_column else None
+                    tags = writer.AppendTags(self.plan.logical_date, claim.key, start)
                     if fresh:
-                        writer.delete_partition_rows(self.conn, spec, self.into, *tags)
+                        writer.delete_partition_rows(self.conn, spec, self.into, tags)
                 if fresh:
                     ledger.reset_partition_rows(self.conn, self.run_id, claim.key)
                 written = writer.write_batch(
@@ -318,10 +323,10 @@ class PartitionWorker:
                     ledger.lock_run(self.conn, self.run_id)
                     if ledger.complete_partition(self.conn, self.run_id, claim.key, self.worker):
                         if spec.mode == "replace":
-                            writer.swap_in(self.conn, spec, self.into)
+                            shadow.swap_in(self.conn, spec, self.into)
                             stale = ledger.other_generations(self.conn, self.run_id)
-                            writer.drop_tables(
-                                self.conn, spec, [writer.shadow_name(spec.table, r) for r in stale]
+                            shadow.drop_tables(
+                                self.conn, spec, [shadow.shadow_name(spec.table, r) for r in stale]
                             )
                         ledger.finish_run(self.conn, self.run_id)
                         self.finished_run = True

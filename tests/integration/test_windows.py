@@ -197,3 +197,25 @@ def test_a_version_3_ledger_is_upgraded_in_place(api: FakeAPI, db_url: str) -> N
     assert ledger_rows(db_url, "SELECT logical_time FROM dailyfetch.runs WHERE job = 'old'") == [
         (datetime(2026, 11, 4),)
     ]
+
+
+def test_hourly_append_restarts_one_hour_without_touching_the_others(api: FakeAPI, db_url: str) -> None:
+    """Append with an hour window: each hour's rows carry its start; --force on one hour replaces only it."""
+    text = make_config(
+        api.url, kind="none", partitions=["eu"], extra_source=PARAMS, write="append", primary_key=""
+    ).replace("[job]\n", '[job]\nwindow = "1h"\n', 1)
+    config = load(text + '[schedule]\nexpression = "cron(5 * * * ? *)"\ntimezone = "Europe/Berlin"\n')
+    assert config.destination.write_mode == "append"
+    for hour in (10, 11):
+        assert run(config, datetime(2026, 6, 10, hour), db_url) == "succeeded"
+    again = run_job(config, logical_date=datetime(2026, 6, 10, 10), database_url=db_url, force=True)
+    assert again.outcome == "succeeded", again.error
+    per_window = ledger_rows(
+        db_url,
+        "SELECT _dailyfetch_window, _dailyfetch_date, count(*), count(DISTINCT id) FROM orders "
+        "GROUP BY 1, 2 ORDER BY 1",
+    )
+    per_hour = len(api.records_for("2026-06-10", "eu"))
+    assert per_window == [
+        (datetime(2026, 6, 10, hour), date(2026, 6, 10), per_hour, per_hour) for hour in (10, 11)
+    ]

@@ -62,11 +62,9 @@ def test_other_windows_are_a_config_error_naming_job_window(text: str) -> None:
     assert info.value.exit_code == 2
 
 
-def test_append_with_hour_windows_is_refused() -> None:
-    """Append mode keeps rows per logical date, so an hour window without a key is a config error."""
-    with pytest.raises(ConfigError) as info:
-        config("1h", extra_dest="")
-    assert "destination.write: 'append' keeps its rows per logical date" in str(info.value)
+def test_append_is_allowed_with_every_window() -> None:
+    """Append mode works with hour and week windows (hours are told apart by _dailyfetch_window)."""
+    assert config("1h", extra_dest="").destination.write_mode == "append"
     assert config("7d", extra_dest="").destination.write_mode == "append"
 
 

@@ -33,6 +33,7 @@ from dailyfetch.load import columns as cols
 
 DATE_COLUMN = "_dailyfetch_date"
 PARTITION_COLUMN = "_dailyfetch_partition"
+WINDOW_COLUMN = "_dailyfetch_window"  # append mode with sub-day windows: the window's start
 _STAGE = sql.Identifier("_dailyfetch_stage")
 WriteMode = Literal["merge", "append", "replace"]
 
@@ -48,10 +49,33 @@ class TableSpec:
     declared: dict[str, str] = field(default_factory=dict)
     # Merge mode: try a plain INSERT first, while no batch has met an existing key (see write_batch).
     expect_new: bool = True
+    # Append mode with sub-day windows: rows also carry their window's start (WINDOW_COLUMN).
+    sub_day: bool = False
+
+    @property
+    def window_column(self) -> bool:
+        """Whether append bookkeeping includes :data:`WINDOW_COLUMN`."""
+        return self.mode == "append" and self.sub_day
 
     def qualified(self, table: str | None = None) -> sql.Identifier:
         """``"schema"."table"`` as a quoted SQL identifier."""
         return sql.Identifier(self.schema, table or self.table)
+
+
+@dataclass(frozen=True)
+class AppendTags:
+    """Append mode's bookkeeping values for one partition of one run."""
+
+    logical_date: Any
+    partition: str
+    window_start: Any = None  # sub-day windows: the window's start (local wall time)
+
+    def columns(self) -> list[tuple[str, Any]]:
+        """The bookkeeping columns and their values."""
+        out = [(DATE_COLUMN, self.logical_date), (PARTITION_COLUMN, self.partition)]
+        if self.window_start is not None:
+            out.append((WINDOW_COLUMN, self.window_start))
+        return out
 
 
 def read_columns(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, str] | None:
@@ -97,6 +121,8 @@ def prepare_table(
             conn.execute(_create_table_sql(spec, into, wanted))
         else:
             missing = {k: v for k, v in wanted.items() if k not in existing}
+            if spec.window_column and WINDOW_COLUMN not in existing:  # a daily append table turned hourly
+                missing[WINDOW_COLUMN] = "timestamp"
             if missing:
                 alters = sql.SQL(", ").join(
                     sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(sql.Identifier(k), sql.SQL(v))
@@ -113,6 +139,8 @@ def _create_table_sql(spec: TableSpec, into: str, wanted: dict[str, str]) -> sql
     if spec.mode == "append":
         parts.append(sql.SQL("{} date NOT NULL").format(sql.Identifier(DATE_COLUMN)))
         parts.append(sql.SQL("{} text NOT NULL").format(sql.Identifier(PARTITION_COLUMN)))
+        if spec.window_column:
+            parts.append(sql.SQL("{} timestamp").format(sql.Identifier(WINDOW_COLUMN)))
     if spec.primary_key and spec.mode != "append":
         keys = sql.SQL(", ").join(sql.Identifier(k) for k in spec.primary_key)
         parts.append(sql.SQL("PRIMARY KEY ({})").format(keys))
@@ -192,13 +220,13 @@ def write_batch(
     columns: dict[str, str],
     names: Sequence[str],
     *,
-    tags: tuple[Any, str] | None = None,
+    tags: AppendTags | None = None,
     pages: RawPages | None = None,
 ) -> int:
     """Move the batch into ``into`` with set-based statements; return the rows written.
 
-    ``names`` are the fields present in this batch. ``tags`` is ``(logical_date,
-    partition_key)`` for append mode's bookkeeping columns. With ``pages`` (the
+    ``names`` are the fields present in this batch. ``tags`` are append mode's
+    bookkeeping values. With ``pages`` (the
     raw bodies the records were parsed from, all of them and nothing else), each
     body is sent as it came, as the parameter of one ``INSERT ... SELECT`` over its
     records (pipelined), which spares re-encoding every record and a staging table.
@@ -210,9 +238,9 @@ def write_batch(
         return 0
     targets = [sql.Identifier(n) for n in names]
     values: list[sql.Composable] = [_cast(n, columns[n]) for n in names]
-    if tags is not None:
-        targets += [sql.Identifier(DATE_COLUMN), sql.Identifier(PARTITION_COLUMN)]
-        values += [sql.Literal(tags[0]), sql.Literal(tags[1])]
+    for column, value in tags.columns() if tags is not None else []:
+        targets.append(sql.Identifier(column))
+        values.append(sql.Literal(value))
     head = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM ").format(
         spec.qualified(into), sql.SQL(", ").join(targets), sql.SQL(", ").join(values)
     )
@@ -292,53 +320,18 @@ class RawPages:
 
 
 def delete_partition_rows(
-    conn: psycopg.Connection[Any], spec: TableSpec, into: str, logical_date: Any, key: str
+    conn: psycopg.Connection[Any], spec: TableSpec, into: str, tags: AppendTags
 ) -> None:
-    """Append mode: remove rows an earlier attempt wrote for this date and partition."""
-    if read_columns(conn, spec.schema, into) is None:
+    """Append mode: remove rows an earlier attempt wrote for this window and partition."""
+    existing = read_columns(conn, spec.schema, into)
+    if existing is None:
         return
-    conn.execute(
-        sql.SQL("DELETE FROM {} WHERE {} = %s AND {} = %s").format(
-            spec.qualified(into), sql.Identifier(DATE_COLUMN), sql.Identifier(PARTITION_COLUMN)
-        ),
-        (logical_date, key),
-    )
-
-
-def shadow_name(table: str, run_id: int) -> str:
-    """The table a ``replace`` run fills before it is swapped in."""
-    return f"_dailyfetch_{run_id}_{table}"[:63]
-
-
-def prepare_shadow(conn: psycopg.Connection[Any], spec: TableSpec, shadow: str) -> None:
-    """Create the shadow table like the live one (indexes, defaults, key) if both are missing."""
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"dailyfetch:{spec.schema}.{shadow}",))
-        if read_columns(conn, spec.schema, shadow) is not None:
-            return
-        if read_columns(conn, spec.schema, spec.table) is not None:
-            conn.execute(
-                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
-                    spec.qualified(shadow), spec.qualified()
-                )
-            )
-
-
-def drop_tables(conn: psycopg.Connection[Any], spec: TableSpec, tables: Sequence[str]) -> None:
-    """Drop leftover tables (shadows of superseded ``replace`` runs) if they exist."""
-    for table in tables:
-        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(spec.qualified(table)))
-
-
-def swap_in(conn: psycopg.Connection[Any], spec: TableSpec, shadow: str) -> None:
-    """Atomically replace the live table by the shadow one (inside the caller's transaction)."""
-    if read_columns(conn, spec.schema, shadow) is None:  # the run produced no rows at all
-        if read_columns(conn, spec.schema, spec.table) is not None:
-            conn.execute(sql.SQL("TRUNCATE {}").format(spec.qualified()))
+    where = [(c, v) for c, v in tags.columns() if c in existing]
+    if len(where) < len(tags.columns()):  # no window column yet: no row of this window can exist
         return
-    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(spec.qualified()))
+    conditions = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c, _ in where)
     conn.execute(
-        sql.SQL("ALTER TABLE {} RENAME TO {}").format(spec.qualified(shadow), sql.Identifier(spec.table))
+        sql.SQL("DELETE FROM {} WHERE {}").format(spec.qualified(into), conditions), [v for _, v in where]
     )
 
 
@@ -350,7 +343,7 @@ def locate_bad_record(
     columns: dict[str, str],
     names: Sequence[str],
     *,
-    tags: tuple[Any, str] | None = None,
+    tags: AppendTags | None = None,
 ) -> tuple[int, str, str] | None:
     """After PostgreSQL refused a batch, find the record and column it refused.
 
