@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from dailyfetch.errors import ConfigError, SourceError
-from dailyfetch.init_infer import ColumnGuess, Guess, IncrementalGuess, PaginationGuess, Setting
+from dailyfetch.init_fields import ColumnGuess, IncrementalGuess
+from dailyfetch.init_infer import Guess, PaginationGuess, Setting
 from dailyfetch.redact import SENSITIVE_NAME, mask_url, register_secret
 
 if TYPE_CHECKING:
@@ -355,7 +356,7 @@ def write_config_from_sample(
     client: httpx.Client | None = None,
 ) -> InitResult:
     """Fetch one page of ``url``, infer a config from it and write it to ``output``."""
-    from dailyfetch import init_infer
+    from dailyfetch import init_fields, init_infer
     from dailyfetch.config_file import parse_config
     from dailyfetch.fetch.http import RetryPolicy, build_client, parse_json, send
 
@@ -382,9 +383,9 @@ def write_config_from_sample(
     link_next = response.links.get("next", {}).get("url")
     paging = init_infer.infer_pagination(body, found, req.sent_params, link_next=link_next)
     resource = name_job(req.url, found.path)[1]
-    key, key_guess = init_infer.infer_primary_key(found.records, resource)
-    columns = init_infer.infer_columns(found.records)
-    incremental = init_infer.infer_incremental(found.records)
+    key, key_guess = init_fields.infer_primary_key(found.records, resource)
+    columns = init_fields.infer_columns(found.records)
+    incremental = init_fields.infer_incremental(found.records)
     guesses = [found.guess, paging.guess, key_guess]
     declared = ", ".join(f"{c.name} {c.declared} ({c.note})" for c in columns if c.declared)
     noted = "".join(f"; {c.name}: {c.note}" for c in columns if c.note and not c.declared)

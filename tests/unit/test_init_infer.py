@@ -12,14 +12,8 @@ import pytest
 
 from dailyfetch.config_file import parse_config
 from dailyfetch.errors import ConfigError
-from dailyfetch.init_infer import (
-    RecordsGuess,
-    find_records,
-    infer_columns,
-    infer_incremental,
-    infer_pagination,
-    infer_primary_key,
-)
+from dailyfetch.init_fields import infer_columns, infer_incremental, infer_primary_key
+from dailyfetch.init_infer import RecordsGuess, find_records, infer_pagination
 from dailyfetch.init_write import (
     escape_braces,
     name_job,
