@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from dailyfetch.config import Config
 from dailyfetch.errors import ConfigError
-from dailyfetch.fire_times import logical_time_of
 from dailyfetch.window import DAY, Window, format_key
 
 
@@ -98,6 +97,8 @@ class _Instant(datetime):
 def default_logical_time(config: Config, now: datetime | None = None) -> datetime:
     """The window start a run without ``--date`` fetches (see :func:`~dailyfetch.fire_times.logical_time_of`)."""
     tz = ZoneInfo(config.schedule.timezone)
+    from dailyfetch.fire_times import logical_time_of  # the cron parser: not needed when --date is given
+
     return logical_time_of(now or datetime.now(tz), tz, config.job.logical_date, config.job.run_window)
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import psycopg
 import structlog
 
@@ -29,6 +29,7 @@ from dailyfetch.errors import ClaimLostError, DailyfetchError, DatabaseUnavailab
 from dailyfetch.fetch.auth import build_auth
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.http import build_client
+from dailyfetch.heartbeat import heartbeat
 from dailyfetch.metrics import emit_run_metrics
 from dailyfetch.observe import NullObserver, RunObserver
 from dailyfetch.partition import PartitionWorker
@@ -93,22 +94,29 @@ def run_job(
         stop=stop,
         observer=observer or NullObserver(),
     )
-    conn = connect(url)
-    try:
-        ledger.ensure_ledger(conn)
-        run, already = ledger.open_run(conn, plan, force=force)
-    finally:
-        conn.close()
+    # The HTTP client loads its CA bundle (~50 ms) while the ledger is set up.
+    with ThreadPoolExecutor(1, thread_name_prefix="dailyfetch-client") as side:
+        making = side.submit(
+            build_client,
+            connect_timeout=source.connect_timeout,
+            read_timeout=source.read_timeout,
+            auth=build_auth(source.auth),
+        )
+        try:
+            run, already = _open(url, plan, force)
+        except BaseException:
+            making.add_done_callback(_close_client)
+            raise
+        client = making.result()
     bound = log.bind(job=plan.job, date=plan.label, run_id=run.id)
     if already:
+        client.close()
         bound.info("run.skipped", reason="already succeeded", hint="use --force to fetch it again")
         return RunResult(plan.job, plan.key, "already_succeeded", run_id=run.id)
     bound.info("run.started", partitions=len(plan.partitions), generation=run.generation)
     control.observer.run_started(plan.job, plan.key, len(plan.partitions))
     shared = _Shared(url)
     worker_name = ledger.worker_id()
-    auth = build_auth(source.auth)
-    client = build_client(connect_timeout=source.connect_timeout, read_timeout=source.read_timeout, auth=auth)
     threads = max(1, min(source.concurrency, len(plan.partitions)))
     shared.threads = threads
 
@@ -118,7 +126,7 @@ def run_job(
     with (
         client,
         stop_on_signals(stop, grace=config.job.stop_grace_seconds, abort=client.close),
-        _heartbeat(url, worker_name, config.job.lease_seconds),
+        heartbeat(url, worker_name, config.job.lease_seconds),
     ):
         pool = [threading.Thread(target=work, name=f"dailyfetch-worker-{i}") for i in range(threads - 1)]
         for thread in pool:
@@ -127,6 +135,20 @@ def run_job(
         for thread in pool:
             thread.join()
     return _report(config, plan, run.id, shared, control, time.monotonic() - started, bound)
+
+
+def _close_client(done: Future[httpx.Client]) -> None:
+    if done.exception() is None:
+        done.result().close()
+
+
+def _open(url: str, plan: RunPlan, force: bool) -> tuple[ledger.RunRow, bool]:
+    conn = connect(url)
+    try:
+        ledger.ensure_ledger(conn)
+        return ledger.open_run(conn, plan, force=force)
+    finally:
+        conn.close()
 
 
 def _tune_gc() -> None:
@@ -359,32 +381,3 @@ def _ledger_call(url: str, call: Any, default: Any) -> Any:
         return default
     finally:
         conn.close()
-
-
-@contextmanager
-def _heartbeat(url: str, worker: str, lease_seconds: int) -> Iterator[None]:
-    """Keep this worker's claims alive from a side connection while it works."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        conn: psycopg.Connection[Any] | None = None
-        while not stop.wait(max(1.0, lease_seconds / 3)):
-            try:
-                if conn is None or conn.closed:
-                    conn = connect(url, attempts=1)
-                ledger.heartbeat(conn, worker, lease_seconds)
-            except (DailyfetchError, psycopg.Error) as exc:
-                log.warning("lease.heartbeat_failed", error=redact(str(exc)))
-                if conn is not None:
-                    conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
-
-    thread = threading.Thread(target=beat, name="dailyfetch-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
