@@ -42,19 +42,21 @@ def test_infer_type(types: set[type], expected: str | None) -> None:
 
 
 def test_observe() -> None:
-    """observe collects, per field, every Python type its values have across records."""
+    """observe collects, per field in first-seen order, every Python type its values have; absent is null."""
     records = [
         {"id": 1, "name": "a", "tags": ["x"]},
         {"id": 2, "name": None, "extra": {"k": 1}},
         {"id": 3.5, "name": "c", "flag": True},
     ]
-    assert observe(records) == {
+    seen = observe(records)
+    assert seen == {
         "id": {int, float},
         "name": {str, NoneType},
-        "tags": {list},
-        "extra": {dict},
-        "flag": {bool},
+        "tags": {list, NoneType},
+        "extra": {dict, NoneType},
+        "flag": {bool, NoneType},
     }
+    assert list(seen) == ["id", "name", "tags", "extra", "flag"]
     assert observe([]) == {}
 
 

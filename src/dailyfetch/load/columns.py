@@ -23,7 +23,7 @@ and the row's key: nothing is silently dropped or converted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 from dailyfetch.errors import LoadError
@@ -83,16 +83,13 @@ def infer_type(types: Iterable[type]) -> str | None:
 
 
 def observe(records: Sequence[dict[str, Any]]) -> dict[str, set[type]]:
-    """For each field in ``records``, the set of Python types its values have."""
-    # One (keys, value types) shape per distinct record layout, built without a
-    # Python-level loop over the records (it runs on every batch).
-    types_of = map(tuple, map(map, repeat(type), map(dict.values, records)))
-    shapes = set(zip(map(tuple, records), types_of, strict=True))
-    seen: dict[str, set[type]] = {}
-    for keys, types in shapes:
-        for key, kind in zip(keys, types, strict=True):
-            seen.setdefault(key, set()).add(kind)
-    return seen
+    """For each field in ``records`` (in first-seen order), the set of Python types its values have.
+
+    A record without the field counts as a null there. Column by column, so the
+    per-value work runs in C (it runs on every batch).
+    """
+    names = dict.fromkeys(chain.from_iterable(records))
+    return {name: set(map(type, map(dict.get, records, repeat(name)))) for name in names}
 
 
 def incompatible(pg_type: str, types: set[type]) -> set[type]:

@@ -26,7 +26,10 @@ from typing import Any, Literal
 
 import orjson
 import psycopg
-from psycopg import sql
+from psycopg import postgres, sql
+from psycopg.abc import Buffer
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from dailyfetch.errors import LoadError, SourceError
 from dailyfetch.load import columns as cols
@@ -212,6 +215,23 @@ def _cast(name: str, pg_type: str) -> sql.Composable:
     return sql.SQL("(doc ->> {})::{}").format(field_, sql.SQL(pg_type))
 
 
+class PageBody(bytes):
+    """A response body, bound as a ``jsonb`` parameter exactly as it came (no decode, no re-encode)."""
+
+
+class _PageBodyDumper(Dumper):
+    """Binary ``jsonb`` is a version byte (1) and the JSON text: PostgreSQL parses it as usual."""
+
+    format = Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: Buffer) -> Buffer:
+        return b"\x01" + bytes(obj)
+
+
+psycopg.adapters.register_dumper(PageBody, _PageBodyDumper)
+
+
 def write_batch(
     conn: psycopg.Connection[Any],
     spec: TableSpec,
@@ -251,9 +271,9 @@ def write_batch(
         merged: Statement = (head + _STAGE + upsert, None)
     else:
         # Names in the SQL may hold '%': escape them, then add the two placeholders.
-        source = b"jsonb_array_elements(%s::jsonb #> %s::text[]) AS batch(doc)"
+        source = b"jsonb_array_elements(%b #> %s::text[]) AS batch(doc)"
         escaped_head = head.as_bytes(conn).replace(b"%", b"%%")
-        params = [(body.decode(), pages.path) for body in pages.bodies]
+        params = [(PageBody(body), pages.path) for body in pages.bodies]
         plain = (escaped_head + source, params)
         merged = (escaped_head + source + upsert.as_bytes(conn).replace(b"%", b"%%"), params)
     if spec.mode != "append" and spec.primary_key and spec.expect_new:
@@ -271,7 +291,7 @@ def write_batch(
     return _done(conn, pages, len(records))
 
 
-Statement = tuple[sql.Composed | bytes, list[tuple[str, list[str]]] | None]
+Statement = tuple[sql.Composed | bytes, list[tuple[PageBody, list[str]]] | None]
 
 
 def _execute(conn: psycopg.Connection[Any], statement: Statement) -> None:
