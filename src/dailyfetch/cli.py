@@ -256,12 +256,15 @@ from dailyfetch import cli_init, cli_report, cli_schedule, cli_state  # noqa: E4
 def main() -> None:
     """Entry point of the ``dailyfetch`` console script.
 
-    A finished command exits with ``os._exit`` once other threads are joined, the
-    ``atexit`` handlers have run and the standard streams are flushed: tearing the
-    interpreter's modules down one by one would add about 0.1 s to every run and
-    does nothing for a process that is ending. Exceptions still propagate normally.
+    When the command is done and no other non-daemon thread is alive, the process
+    exits with ``os._exit`` after the ``atexit`` handlers have run and the standard
+    streams are flushed: tearing the interpreter's modules down one by one would
+    add about 0.1 s to every run and does nothing for a process that is ending.
+    Otherwise (a library left a thread or an idle executor behind) it exits the
+    normal way, which wakes and joins them. Exceptions propagate normally.
     """
     import atexit
+    import contextlib
     import os
     import threading
 
@@ -270,13 +273,13 @@ def main() -> None:
         code: object = 0
     except SystemExit as exc:
         code = exc.code
-    if isinstance(code, str):
-        sys.stderr.write(code + "\n")
-    status = code if isinstance(code, int) else (0 if code is None else 1)
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and not t.daemon]
+    if others:
+        raise SystemExit(code)
+    if code is not None and not isinstance(code, int):
+        sys.stderr.write(f"{code}\n")
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):  # a closed pipe (`| head`) or stream
+            stream.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))

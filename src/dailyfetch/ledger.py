@@ -25,7 +25,7 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
-from dailyfetch.errors import ClaimLostError
+from dailyfetch.errors import ClaimLostError, DatabaseUnavailableError
 from dailyfetch.ledger_schema import SCHEMA_VERSION as SCHEMA_VERSION
 from dailyfetch.ledger_schema import ensure_ledger as ensure_ledger
 from dailyfetch.plan import RunPlan
@@ -114,6 +114,7 @@ class Claim:
     progress: dict[str, Any] | None
     rows: int
     attempts: int
+    pages: int = 0
 
 
 def _dead_local_workers(conn: Connection, run_id: int) -> list[str]:
@@ -154,14 +155,14 @@ def claim_partition(
                   AND (claimed_by IS NULL OR lease_until < now() OR claimed_by = ANY(%(dead)s))
                 ORDER BY key LIMIT 1 FOR UPDATE SKIP LOCKED
             )
-            RETURNING p.key, p.vars, p.progress, p.rows, p.attempts
+            RETURNING p.key, p.vars, p.progress, p.rows, p.attempts, p.pages
             """,
             {"worker": worker, "lease": lease_seconds, "run": run_id, "exclude": exclude, "dead": dead},
         ).fetchone()
     if row is None:
         return None
     progress = orjson.loads(unseal(orjson.dumps(row[2]).decode())) if row[2] is not None else None
-    return Claim(key=row[0], values=row[1], progress=progress, rows=row[3], attempts=row[4])
+    return Claim(key=row[0], values=row[1], progress=progress, rows=row[3], attempts=row[4], pages=row[5])
 
 
 def save_progress(
@@ -176,11 +177,16 @@ def save_progress(
     lease_seconds: int,
     bad: int = 0,
     bad_sample: list[dict[str, Any]] | None = None,
+    expect: tuple[int, int] | None = None,
 ) -> None:
     """Record a batch's progress inside the batch's transaction; raise if the claim was lost.
 
     ``bad`` skipped records are added to the partition's count; ``bad_sample``
-    extends its capped sample (already redacted).
+    extends its capped sample (already redacted). ``expect`` is the ``(rows, pages)``
+    this worker committed before the batch: if the ledger holds less, commits it saw
+    acknowledged were lost (a database crash behind a pooler that kept the client's
+    connection, with asynchronous commit), and :class:`DatabaseUnavailableError`
+    sends the worker back to the durable progress instead of skipping that range.
     """
     sealed = seal(orjson.dumps(progress).decode())
     sample = orjson.dumps(bad_sample).decode() if bad_sample else None
@@ -190,25 +196,39 @@ def save_progress(
         "bad_sample = CASE WHEN %s::jsonb IS NULL THEN bad_sample "
         "  ELSE (SELECT jsonb_agg(e) FROM (SELECT e FROM jsonb_array_elements(coalesce(bad_sample, '[]'::jsonb) "
         "  || %s::jsonb) e LIMIT 5) s) END "
+        "WHERE run_id = %s AND key = %s AND claimed_by = %s AND status = 'running' "
+        "AND (%s::bigint IS NULL OR (rows, pages) = (%s, %s))",
+        (sealed, rows, pages, lease_seconds, bad, sample, sample, run_id, key, worker,
+         None if expect is None else 0, *(expect or (0, 0))),
+    )  # fmt: skip
+    if result.rowcount == 1:
+        return
+    held = conn.execute(
+        "SELECT rows, pages FROM dailyfetch.partitions "
         "WHERE run_id = %s AND key = %s AND claimed_by = %s AND status = 'running'",
-        (sealed, rows, pages, lease_seconds, bad, sample, sample, run_id, key, worker),
-    )
-    if result.rowcount != 1:
+        (run_id, key, worker),
+    ).fetchone()
+    if held is None:
         raise ClaimLostError(f"partition {key!r} was taken over by another worker; batch rolled back")
+    raise DatabaseUnavailableError(
+        f"partition {key!r}: the ledger holds {held[0]} rows in {held[1]} pages, this worker committed "
+        f"{expect[0] if expect else '?'} in {expect[1] if expect else '?'}: acknowledged commits were lost; "
+        "resuming from the durable progress"
+    )
 
 
 def reclaim(conn: Connection, run_id: int, key: str, worker: str) -> Claim | None:
     """This worker's claim on ``key`` as the ledger now holds it (after a reconnect), or ``None``."""
     with conn.transaction():
         row = conn.execute(
-            "SELECT key, vars, progress, rows, attempts FROM dailyfetch.partitions "
+            "SELECT key, vars, progress, rows, attempts, pages FROM dailyfetch.partitions "
             "WHERE run_id = %s AND key = %s AND claimed_by = %s AND status = 'running'",
             (run_id, key, worker),
         ).fetchone()
     if row is None:
         return None
     progress = orjson.loads(unseal(orjson.dumps(row[2]).decode())) if row[2] is not None else None
-    return Claim(key=row[0], values=row[1], progress=progress, rows=row[3], attempts=row[4])
+    return Claim(key=row[0], values=row[1], progress=progress, rows=row[3], attempts=row[4], pages=row[5])
 
 
 def reset_partition_rows(conn: Connection, run_id: int, key: str) -> None:

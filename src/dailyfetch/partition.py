@@ -10,6 +10,7 @@ from the committed progress.
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -73,6 +74,7 @@ class PartitionWorker:
     columns: dict[str, str] = field(default_factory=dict)
     since: str | None = None
     share: int = 1  # partition threads in this process: they split the batch memory and the in-flight slots
+    _committed: tuple[int, int] = (0, 0)  # (rows, pages) this worker has committed for its partition
 
     def __post_init__(self) -> None:
         dest = self.config.destination
@@ -96,10 +98,14 @@ class PartitionWorker:
         if self.spec.mode == "replace":
             shadow.prepare_shadow(self.conn, self.spec, self.into)
         self.columns = writer.read_columns(self.conn, self.spec.schema, self.into) or {}
+        if self.columns and self.spec.primary_key and self.spec.mode != "append":
+            # A plain INSERT first is only safe where the key is enforced (see write_batch).
+            self.spec.expect_new = writer.has_unique_key(self.conn, self.spec, self.into)
         self.conn.commit()
         bad = BadRecords()
         rows = 0
         claim = self._with_since(claim)
+        self._committed = (claim.rows, claim.pages)
         if claim.progress is not None and claim.progress.get("done"):
             return self._flush([], claim, claim.progress, pages=0, fresh=False, final=True, bad=bad)
         fresh = claim.progress is None
@@ -304,6 +310,7 @@ class PartitionWorker:
                         writer.delete_partition_rows(self.conn, spec, self.into, tags)
                 if fresh:
                     ledger.reset_partition_rows(self.conn, self.run_id, claim.key)
+                before = (0, 0) if fresh else self._committed
                 written = writer.write_batch(
                     self.conn, spec, self.into, records, self.columns, names, tags=tags, pages=raw
                 )
@@ -317,6 +324,7 @@ class PartitionWorker:
                 ledger.save_progress(
                     self.conn, self.run_id, claim.key, self.worker, resume,
                     rows=written, pages=pages, lease_seconds=lease, bad=bad.count, bad_sample=bad.sample,
+                    expect=before,
                 )  # fmt: skip
                 bad.count, bad.sample = 0, []
                 if final:
@@ -346,6 +354,8 @@ class PartitionWorker:
             raise LoadError(f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}") from None
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailableError(f"lost the database connection: {_pg_message(exc)}") from None
+        self._committed = (before[0] + written, before[1] + pages)
+        gc.collect(1)  # the few cycles a batch leaves (see runner._rarer_gc), while they are young
         self.control.observer.batch_committed(claim.key, written)
         log.debug("batch.committed", partition=claim.key, rows=written, final=final)
         return written

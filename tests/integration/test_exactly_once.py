@@ -134,3 +134,35 @@ def test_a_claim_held_by_a_vanished_worker_becomes_available_when_its_lease_expi
     assert taken.returncode == 0, taken.stderr
     assert len(fetch_table(db_url)) == PER_PARTITION
     assert ledger_rows(db_url, "SELECT status, attempts FROM dailyfetch.partitions") == [("succeeded", 2)]
+
+
+def test_progress_that_went_back_sends_the_worker_to_the_durable_point(db_url: str) -> None:
+    """If commits a worker saw acknowledged are gone (an asynchronous commit lost to a crash behind a
+    pooler), its next batch does not write over the gap: it fails retryably so the worker resumes."""
+    from dailyfetch import ledger
+    from dailyfetch.database import connect
+    from dailyfetch.errors import DatabaseUnavailableError
+    from dailyfetch.plan import plan_run
+    from support.configs import load
+
+    plan = plan_run(load(make_config("http://127.0.0.1:9", partitions=["eu"])), DAY)
+    conn = connect(db_url)
+    try:
+        ledger.ensure_ledger(conn)
+        run, _ = ledger.open_run(conn, plan, force=False)
+        claim = ledger.claim_partition(conn, run.id, "w1", 60, [])
+        assert claim is not None and (claim.rows, claim.pages) == (0, 0)
+        save = {"lease_seconds": 60, "rows": 10, "pages": 1}
+        with conn.transaction():
+            ledger.save_progress(conn, run.id, claim.key, "w1", {"page": 2}, expect=(0, 0), **save)
+        with (
+            pytest.raises(DatabaseUnavailableError, match="acknowledged commits were lost"),
+            conn.transaction(),
+        ):
+            ledger.save_progress(conn, run.id, claim.key, "w1", {"page": 4}, expect=(20, 2), **save)
+        with conn.transaction():
+            ledger.save_progress(conn, run.id, claim.key, "w1", {"page": 3}, expect=(10, 1), **save)
+        again = ledger.reclaim(conn, run.id, claim.key, "w1")
+        assert again is not None and (again.rows, again.pages, again.progress) == (20, 2, {"page": 3})
+    finally:
+        conn.close()

@@ -384,3 +384,16 @@ def test_merge_switches_to_upsert_when_a_later_batch_meets_existing_keys(db_url:
     assert result.outcome == "succeeded", result.error
     rows = fetch_table(db_url)
     assert [(r["id"], r["v"]) for r in rows] == [(i, "second") for i in range(20)]
+
+
+def test_merge_into_a_table_without_a_unique_key_fails_instead_of_duplicating(
+    api: FakeAPI, db_url: str
+) -> None:
+    """A merge into an existing table whose key is not enforced fails loudly and writes nothing."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (id text, amount double precision)")
+    config = load(make_config(api.url, partitions=["eu"]))
+    result = run_job(config, logical_date=DAY, database_url=db_url)
+    assert result.outcome == "failed"
+    assert "no unique or exclusion constraint" in (result.error or "")
+    assert ledger_rows(db_url, "SELECT count(*) FROM orders") == [(0,)]

@@ -85,11 +85,21 @@ def infer_type(types: Iterable[type]) -> str | None:
 def observe(records: Sequence[dict[str, Any]]) -> dict[str, set[type]]:
     """For each field in ``records`` (in first-seen order), the set of Python types its values have.
 
-    A record without the field counts as a null there. Column by column, so the
-    per-value work runs in C (it runs on every batch).
+    A record without the field counts as a null there (it may not, past
+    ``_MANY_FIELDS`` distinct fields: neither changes a column's type). Column by
+    column, so the per-value work runs in C (it runs on every batch).
     """
     names = dict.fromkeys(chain.from_iterable(records))
-    return {name: set(map(type, map(dict.get, records, repeat(name)))) for name in names}
+    if len(names) <= _MANY_FIELDS:
+        return {name: set(map(type, map(dict.get, records, repeat(name)))) for name in names}
+    seen: dict[str, set[type]] = {name: set() for name in names}  # records with ever-new keys
+    for record in records:
+        for name, value in record.items():
+            seen[name].add(type(value))
+    return seen
+
+
+_MANY_FIELDS = 256  # beyond this, column by column would cost fields x records lookups
 
 
 def incompatible(pg_type: str, types: set[type]) -> set[type]:

@@ -98,6 +98,26 @@ def read_columns(conn: psycopg.Connection[Any], schema: str, table: str) -> dict
     return {name: pg_type for name, pg_type in rows} or None
 
 
+def has_unique_key(conn: psycopg.Connection[Any], spec: TableSpec, into: str) -> bool:
+    """Whether ``into`` has a unique index on exactly the primary key's columns."""
+    row = conn.execute(
+        """
+        SELECT EXISTS (
+            SELECT 1 FROM pg_index i
+            JOIN pg_class c ON c.oid = i.indrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relname = %s AND i.indisunique AND i.indpred IS NULL
+              AND i.indexprs IS NULL
+              AND ARRAY(SELECT a.attname::text FROM pg_attribute a
+                        WHERE a.attrelid = c.oid AND a.attnum = ANY(i.indkey::int2[]) ORDER BY 1)
+                  = %s::text[]
+        )
+        """,
+        (spec.schema, into, sorted(spec.primary_key)),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def prepare_table(
     conn: psycopg.Connection[Any],
     spec: TableSpec,
@@ -349,10 +369,11 @@ def delete_partition_rows(
     where = [(c, v) for c, v in tags.columns() if c in existing]
     if len(where) < len(tags.columns()):  # no window column yet: no row of this window can exist
         return
-    conditions = sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c, _ in where)
-    conn.execute(
-        sql.SQL("DELETE FROM {} WHERE {}").format(spec.qualified(into), conditions), [v for _, v in where]
+    # Values as literals, not parameters: a '%' in a table name must not read as a placeholder.
+    conditions = sql.SQL(" AND ").join(
+        sql.SQL("{} = {}").format(sql.Identifier(c), sql.Literal(v)) for c, v in where
     )
+    conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(spec.qualified(into), conditions))
 
 
 def locate_bad_record(
