@@ -121,7 +121,10 @@ class PartitionWorker:
             for page in self._pages(claim):
                 buffer.extend(page.records)
                 if page.records and bodies is not None:
-                    bodies = None if page.raw is None else [*bodies, page.raw]
+                    if page.raw is None:
+                        bodies = None
+                    else:
+                        bodies.append(page.raw)
                 pages += 1
                 resume = page.resume
                 self.control.stats.count_page()
@@ -231,7 +234,7 @@ class PartitionWorker:
         return good
 
     def _raw_pages(self, bodies: list[bytes] | None, intact: bool) -> writer.RawPages | None:
-        """The raw bodies to COPY, when they hold exactly the batch (nothing skipped or merged away)."""
+        """The raw bodies to send as they came, when they hold exactly the batch (nothing skipped or merged away)."""
         path = self.config.source.records
         parts = path.split(".") if path else []
         if not bodies or not intact or any(p.lstrip("-").isdigit() and p.startswith("-") for p in parts):

@@ -72,6 +72,26 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@contextmanager
+def _rarer_gc() -> Iterator[None]:
+    """Collect cycles less often while records stream through; restore the thresholds after.
+
+    Decoded JSON is acyclic, so reference counting frees every page and batch; but
+    each page allocates thousands of containers, and with the default threshold
+    (700) the cyclic collector ran every few records and re-scanned the batches
+    alive at the time: a quarter of the process's CPU in W1 (benchmarks/README.md).
+    The garbage that does form cycles (an httpx response a Python source did not
+    close, say) is collected after every committed batch (see ``partition``).
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+@_rarer_gc()
 def run_job(
     config: Config,
     *,
@@ -82,26 +102,6 @@ def run_job(
     observer: RunObserver | None = None,
 ) -> RunResult:
     """Run ``config``'s job for one logical date and return what happened."""
-    with _rarer_gc():
-        return _run_job(
-            config,
-            logical_date=logical_date,
-            force=force,
-            database_url=database_url,
-            config_dir=config_dir,
-            observer=observer,
-        )
-
-
-def _run_job(
-    config: Config,
-    *,
-    logical_date: date | None = None,
-    force: bool = False,
-    database_url: str | None = None,
-    config_dir: Path | None = None,
-    observer: RunObserver | None = None,
-) -> RunResult:
     started = time.monotonic()
     plan = plan_run(config, logical_date)
     url, _origin = resolve_database_url(database_url, config.database.url)
@@ -170,25 +170,6 @@ def _open(url: str, plan: RunPlan, force: bool) -> tuple[ledger.RunRow, bool]:
         return ledger.open_run(conn, plan, force=force)
     finally:
         conn.close()
-
-
-@contextmanager
-def _rarer_gc() -> Iterator[None]:
-    """Collect cycles less often while records stream through; restore the thresholds after.
-
-    Decoded JSON is acyclic, so reference counting frees every page and batch; but
-    each page allocates thousands of containers, and with the default threshold
-    (700) the cyclic collector ran every few records and re-scanned the batches
-    alive at the time: a quarter of the process's CPU in W1 (benchmarks/README.md).
-    The garbage that does form cycles (an httpx response a Python source did not
-    close, say) is collected after every committed batch (see ``partition``).
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(50_000, 20, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def prepare_run(config: Config, *, logical_date: date | None, force: bool, database_url: str | None) -> date:

@@ -195,7 +195,7 @@ def _send_once(
         ) from None
     # The body is read and the connection returned: drop the stream, whose back-reference
     # to the response is a cycle that would keep every page's body alive until the
-    # cyclic GC runs (which runner._tune_gc makes rare).
+    # cyclic GC runs (which runner._rarer_gc makes rare).
     response.stream = httpx.ByteStream(b"")
     status = response.status_code
     if status < 400:

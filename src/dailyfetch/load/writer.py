@@ -266,13 +266,12 @@ def write_batch(
     """Move the batch into ``into`` with set-based statements; return the rows written.
 
     ``names`` are the fields present in this batch. ``tags`` are append mode's
-    bookkeeping values. With ``pages`` (the
-    raw bodies the records were parsed from, all of them and nothing else), each
-    body is sent as it came, as the parameter of one ``INSERT ... SELECT`` over its
-    records (pipelined), which spares re-encoding every record and a staging table.
-    Otherwise the records are COPY'd into a staging table first. In merge mode a
-    plain ``INSERT`` is tried first (see :attr:`TableSpec.expect_new`). Must run
-    inside the caller's transaction.
+    bookkeeping values. With ``pages`` (the raw bodies the records were parsed from,
+    all of them and nothing else), each body is sent as it came, as the parameter of
+    one ``INSERT ... SELECT`` over its records (pipelined), which spares re-encoding
+    every record and a staging table. Otherwise the records are COPY'd into a staging
+    table first. In merge mode a plain ``INSERT`` is tried first (see
+    :attr:`TableSpec.expect_new`). Must run inside the caller's transaction.
     """
     if not records:
         return 0
@@ -284,7 +283,7 @@ def write_batch(
     head = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM ").format(
         spec.qualified(into), sql.SQL(", ").join(targets), sql.SQL(", ").join(values)
     )
-    upsert = _conflict_clause(spec, names)
+    upsert = _conflict_clause(spec, names)  # empty unless merging on a key
     if pages is None:
         _stage(conn, records)
         plain: Statement = (head + _STAGE, None)
@@ -296,22 +295,30 @@ def write_batch(
         params = [(PageBody(body), pages.path) for body in pages.bodies]
         plain = (escaped_head + source, params)
         merged = (escaped_head + source + upsert.as_bytes(conn).replace(b"%", b"%%"), params)
-    if spec.mode != "append" and spec.primary_key and spec.expect_new:
-        # Most daily batches hold only new keys, and a plain INSERT spares PostgreSQL the
-        # speculative insertion of an upsert. The first unique violation rolls the
-        # savepoint back, and this writer upserts from then on.
-        try:
-            with conn.transaction():
-                _execute(conn, plain)
-        except psycopg.errors.UniqueViolation:
-            spec.expect_new = False
-        else:
-            return _done(conn, pages, len(records))
-    _execute(conn, merged if spec.mode != "append" and spec.primary_key else plain)
-    return _done(conn, pages, len(records))
+    keyed = spec.mode != "append" and bool(spec.primary_key)
+    if not (keyed and spec.expect_new and _insert_new(conn, spec, plain)):
+        _execute(conn, merged)
+    if pages is None:
+        conn.execute(sql.SQL("DROP TABLE {}").format(_STAGE))
+    return len(records)
 
 
 Statement = tuple[sql.Composed | bytes, list[tuple[PageBody, list[str]]] | None]
+
+
+def _insert_new(conn: psycopg.Connection[Any], spec: TableSpec, plain: Statement) -> bool:
+    """Try the batch as a plain INSERT in a savepoint; ``False`` (and upserts from now on) on a known key.
+
+    Most daily batches hold only new keys, and a plain INSERT spares PostgreSQL the
+    speculative insertion of an upsert.
+    """
+    try:
+        with conn.transaction():
+            _execute(conn, plain)
+    except psycopg.errors.UniqueViolation:
+        spec.expect_new = False
+        return False
+    return True
 
 
 def _execute(conn: psycopg.Connection[Any], statement: Statement) -> None:
@@ -321,12 +328,6 @@ def _execute(conn: psycopg.Connection[Any], statement: Statement) -> None:
     else:
         with conn.cursor() as cur:
             cur.executemany(query, params)
-
-
-def _done(conn: psycopg.Connection[Any], pages: RawPages | None, rows: int) -> int:
-    if pages is None:
-        conn.execute(sql.SQL("DROP TABLE {}").format(_STAGE))
-    return rows
 
 
 def _stage(conn: psycopg.Connection[Any], records: Sequence[dict[str, Any]]) -> None:
