@@ -10,7 +10,6 @@ from the committed progress.
 from __future__ import annotations
 
 import contextlib
-import gc
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -285,7 +284,8 @@ class PartitionWorker:
         records = self._screen(buffer, bad)
         if spec.primary_key:
             records = writer.dedupe(records, spec.primary_key)
-        observed = cols.observe(records)
+        values = cols.field_values(records)
+        observed = cols.observe(records, values)
         unready = spec.window_column and self.columns and writer.WINDOW_COLUMN not in self.columns
         if unready or any(
             name not in self.columns for name, types in observed.items() if cols.infer_type(types)
@@ -293,7 +293,8 @@ class PartitionWorker:
             self.columns = writer.prepare_table(self.conn, spec, self.into, observed)
         if self.config.source.on_bad_record == "skip":
             records = self._skip_unstorable(records, bad)
-            observed = cols.observe(records)
+            values = cols.field_values(records)
+            observed = cols.observe(records, values)
         names = [n for n in observed if n in self.columns]
         writer.check_values(records, observed, self.columns, spec.primary_key)
         raw = self._raw_pages(bodies, len(records) == len(buffer))
@@ -315,7 +316,15 @@ class PartitionWorker:
                     ledger.reset_partition_rows(self.conn, self.run_id, claim.key)
                 before = (0, 0) if fresh else self._committed
                 written = writer.write_batch(
-                    self.conn, spec, self.into, records, self.columns, names, tags=tags, pages=raw
+                    self.conn,
+                    spec,
+                    self.into,
+                    records,
+                    self.columns,
+                    names,
+                    tags=tags,
+                    pages=raw,
+                    by_field=values,
                 )
                 inc = self.config.source.incremental
                 if inc is not None:
@@ -358,7 +367,6 @@ class PartitionWorker:
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailableError(f"lost the database connection: {_pg_message(exc)}") from None
         self._committed = (before[0] + written, before[1] + pages)
-        gc.collect(1)  # the few cycles a batch leaves (see runner._rarer_gc), while they are young
         self.control.observer.batch_committed(claim.key, written)
         log.debug("batch.committed", partition=claim.key, rows=written, final=final)
         return written

@@ -82,20 +82,35 @@ def infer_type(types: Iterable[type]) -> str | None:
     return "jsonb"
 
 
-def observe(records: Sequence[dict[str, Any]]) -> dict[str, set[type]]:
-    """For each field in ``records`` (in first-seen order), the set of Python types its values have.
+def field_values(records: Sequence[dict[str, Any]]) -> dict[str, list[Any]] | None:
+    """Each field's values in record order (``None`` where a record lacks it), in first-seen order.
 
-    A record without the field counts as a null there (it may not, past
-    ``_MANY_FIELDS`` distinct fields: neither changes a column's type). Column by
-    column, so the per-value work runs in C (it runs on every batch).
+    Column by column, so the per-value work runs in C. ``None`` past ``_MANY_FIELDS``
+    distinct fields, where that would cost fields x records lookups.
     """
     names = dict.fromkeys(chain.from_iterable(records))
-    if len(names) <= _MANY_FIELDS:
-        return {name: set(map(type, map(dict.get, records, repeat(name)))) for name in names}
-    seen: dict[str, set[type]] = {name: set() for name in names}  # records with ever-new keys
+    if len(names) > _MANY_FIELDS:
+        return None
+    return {name: list(map(dict.get, records, repeat(name))) for name in names}
+
+
+def observe(
+    records: Sequence[dict[str, Any]], values: dict[str, list[Any]] | None = None
+) -> dict[str, set[type]]:
+    """For each field in ``records`` (in first-seen order), the set of Python types its values have.
+
+    ``values`` is :func:`field_values` of ``records`` when the caller has it. A record
+    without the field counts as a null there (it may not, past ``_MANY_FIELDS``
+    distinct fields: neither changes a column's type).
+    """
+    if values is None:
+        values = field_values(records)
+    if values is not None:
+        return {name: set(map(type, column)) for name, column in values.items()}
+    seen: dict[str, set[type]] = {}  # records with ever-new keys
     for record in records:
         for name, value in record.items():
-            seen[name].add(type(value))
+            seen.setdefault(name, set()).add(type(value))
     return seen
 
 

@@ -33,6 +33,7 @@ from psycopg.pq import Format
 
 from dailyfetch.errors import LoadError, SourceError
 from dailyfetch.load import columns as cols
+from dailyfetch.load import copy_rows
 
 DATE_COLUMN = "_dailyfetch_date"
 PARTITION_COLUMN = "_dailyfetch_partition"
@@ -262,6 +263,7 @@ def write_batch(
     *,
     tags: AppendTags | None = None,
     pages: RawPages | None = None,
+    by_field: dict[str, list[Any]] | None = None,
 ) -> int:
     """Move the batch into ``into`` with set-based statements; return the rows written.
 
@@ -275,6 +277,11 @@ def write_batch(
     """
     if not records:
         return 0
+    keyed = spec.mode != "append" and bool(spec.primary_key)
+    if (spec.expect_new or not keyed) and _copy_new(
+        conn, spec, into, records, columns, names, tags, by_field
+    ):
+        return len(records)
     targets = [sql.Identifier(n) for n in names]
     values: list[sql.Composable] = [_cast(n, columns[n]) for n in names]
     for column, value in tags.columns() if tags is not None else []:
@@ -295,12 +302,43 @@ def write_batch(
         params = [(PageBody(body), pages.path) for body in pages.bodies]
         plain = (escaped_head + source, params)
         merged = (escaped_head + source + upsert.as_bytes(conn).replace(b"%", b"%%"), params)
-    keyed = spec.mode != "append" and bool(spec.primary_key)
     if not (keyed and spec.expect_new and _insert_new(conn, spec, plain)):
         _execute(conn, merged)
     if pages is None:
         conn.execute(sql.SQL("DROP TABLE {}").format(_STAGE))
     return len(records)
+
+
+def _copy_new(
+    conn: psycopg.Connection[Any],
+    spec: TableSpec,
+    into: str,
+    records: Sequence[dict[str, Any]],
+    columns: dict[str, str],
+    names: Sequence[str],
+    tags: AppendTags | None,
+    values: dict[str, list[Any]] | None,
+) -> bool:
+    """Try the batch as binary COPY (see :mod:`.copy_rows`) in a savepoint; ``True`` if it landed.
+
+    A key already in the table turns merge mode to upserts from now on, as in
+    :func:`_insert_new`; any other refusal leaves the batch to the set-based path.
+    """
+    tag_values = tags.columns() if tags is not None else []
+    types = copy_rows.column_types(columns, names, tag_values)
+    if types is None:
+        return False
+    try:
+        with conn.transaction():
+            if values is None:
+                values = {n: [record.get(n) for record in records] for n in names}
+            return copy_rows.copy_batch(conn, spec.qualified(into), names, types, values, tag_values)
+    except psycopg.errors.UniqueViolation:
+        if spec.mode != "append" and spec.primary_key:
+            spec.expect_new = False
+        return False
+    except copy_rows.FALLBACK_ERRORS:
+        return False
 
 
 Statement = tuple[sql.Composed | bytes, list[tuple[PageBody, list[str]]] | None]

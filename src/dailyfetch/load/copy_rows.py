@@ -1,0 +1,109 @@
+"""The fast path for new rows: the batch's values as binary ``COPY``, typed in Python.
+
+Binary COPY spares PostgreSQL parsing the records as JSON and casting each field,
+which is most of the server's work in a set-based insert (benchmarks/README.md).
+It is used only where its result cannot differ from the set-based path's:
+
+* every column written has one of the types dailyfetch infers (``bigint``,
+  ``double precision``, ``boolean``, ``text``, ``jsonb``) and append mode's
+  bookkeeping columns have the types dailyfetch gives them; a declared
+  ``timestamptz``, ``numeric`` or ``integer`` column goes the set-based way, where
+  PostgreSQL parses the value;
+* :func:`dailyfetch.load.writer.check_values` has run, so each value's Python type
+  is one its column accepts as-is;
+* no float is NaN or infinite (the JSON path stores those as NULL).
+
+Anything PostgreSQL or the binary encoders refuse (a key already present, an
+integer out of range, a NUL in a string) rolls back to a savepoint, and the batch
+goes the set-based way, which names the bad row exactly as before. A ``jsonb``
+column's numbers are re-encoded from Python values: ``1.50`` is stored as ``1.5``
+and decimals beyond a double's precision are rounded, as in the staging path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import repeat
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+from psycopg.adapt import PyFormat
+
+# Column types whose binary form psycopg writes from the Python value JSON decodes to.
+_DATA_TYPES = frozenset({"bigint", "double precision", "boolean", "text", "jsonb"})
+# Append mode's bookkeeping columns (dates, partition names, window starts).
+_TAG_TYPES = frozenset({"date", "text", "timestamp without time zone"})
+# Errors after which the set-based path is tried instead (it reports them exactly).
+FALLBACK_ERRORS = (psycopg.DataError, psycopg.IntegrityError, OverflowError, ValueError, TypeError)
+
+
+def column_types(
+    columns: dict[str, str], names: Sequence[str], tags: Sequence[tuple[str, Any]]
+) -> list[str] | None:
+    """The COPY types of ``names`` then the ``tags`` columns, or ``None`` if any is not eligible."""
+    types = [columns[n] for n in names]
+    tag_types = [columns.get(c, "") for c, _ in tags]
+    if not set(types) <= _DATA_TYPES or not set(tag_types) <= _TAG_TYPES:
+        return None
+    return types + tag_types
+
+
+def copy_batch(
+    conn: psycopg.Connection[Any],
+    table: sql.Identifier,
+    names: Sequence[str],
+    types: Sequence[str],
+    values: dict[str, list[Any]],
+    tags: Sequence[tuple[str, Any]],
+) -> bool:
+    """COPY the batch (``values`` of each of ``names``, then the constant ``tags``) into ``table``.
+
+    Returns ``False``, having written nothing, if a float rules the fast path out.
+    Raises what PostgreSQL or psycopg raise (see :data:`FALLBACK_ERRORS`); the
+    caller runs this in a savepoint.
+    """
+    if not names:
+        return False
+    data, wire_types = [], []
+    for name, pg_type in zip(names, types, strict=False):
+        column = values[name]
+        if pg_type == "double precision" and not _finite(column):
+            return False
+        if pg_type == "jsonb":
+            # Binary jsonb is a version byte and the JSON text. psycopg's bytea dumper
+            # writes these bytes as they are; the server reads them with jsonb's own
+            # receive function (binary COPY carries no types, only the table's).
+            column = _jsonb_binary(column)
+            pg_type = "bytea"
+        data.append(column)
+        wire_types.append(pg_type)
+    wire_types += types[len(names) :]
+    targets = sql.SQL(", ").join(sql.Identifier(n) for n in [*names, *(c for c, _ in tags)])
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, targets)
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        # psycopg's C bytes dumper, not the DB-API ``Binary`` one a lookup by OID finds.
+        cur.adapters.register_dumper(bytes, psycopg.adapters.get_dumper(bytes, PyFormat.BINARY))
+        copy.set_types(wire_types)
+        write = copy.write_row
+        for row in zip(*data, *(repeat(v) for _, v in tags), strict=False):  # tags repeat
+            write(row)
+    return True
+
+
+def _finite(values: list[Any]) -> bool:
+    """Whether no value is NaN or infinite (a sum that overflows merely sends the batch the slow way)."""
+    try:
+        return math.isfinite(sum(filter(None, values)))
+    except (OverflowError, TypeError):
+        return False
+
+
+def _jsonb_binary(values: list[Any]) -> list[bytes | None]:
+    """``jsonb``'s binary form of each value; ``None`` stays NULL (a JSON null is stored as NULL)."""
+    if None in values:
+        dumps = orjson.dumps
+        return [None if v is None else b"\x01" + dumps(v) for v in values]
+    return list(map(b"\x01".__add__, map(orjson.dumps, values)))  # all in C
