@@ -54,6 +54,15 @@ def _start(config: Path, db_url: str) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
+def _wait_for_committed(db_url: str, proc: subprocess.Popen[bytes], rows: int) -> None:
+    """Poll the ledger until ``rows`` rows have committed or the run has ended."""
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _committed_rows(db_url)[0] >= rows:
+            return
+        time.sleep(0.005)
+
+
 def _committed_rows(db_url: str) -> tuple[int, str | None]:
     try:
         rows = ledger_rows(db_url, "SELECT coalesce(sum(rows), 0) FROM dailyfetch.partitions")
@@ -79,7 +88,11 @@ def test_kill_9_at_random_points_then_rerun_lands_exactly_the_source(
         config.write_text(make_config(slow_api.url, write=write, batch_size=30,
                                       primary_key='["id"]' if write != "append" else ""))  # fmt: skip
         proc = _start(config, db_url)
-        time.sleep(rng.uniform(0.4, 1.8))
+        if trial % 2:
+            time.sleep(rng.uniform(0.4, 1.8))  # any moment: start-up, mid-run, or after the end
+        else:  # surely mid-run: once a random share of the rows has committed, plus up to 30 ms
+            _wait_for_committed(db_url, proc, rng.randint(1, 2 * PER_PARTITION - 1))
+            time.sleep(rng.uniform(0, 0.03))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         committed, status = _committed_rows(db_url)
