@@ -239,8 +239,15 @@ def reset_partition_rows(conn: Connection, run_id: int, key: str) -> None:
 
 
 def lock_run(conn: Connection, run_id: int) -> None:
-    """Serialise run-level decisions (who finishes the run) inside the caller's transaction."""
-    conn.execute("SELECT id FROM dailyfetch.runs WHERE id = %s FOR UPDATE", (run_id,))
+    """Serialise run-level decisions (who finishes the run) inside the caller's transaction.
+
+    ``FOR NO KEY UPDATE``, not ``FOR UPDATE``: a transaction that updates its partition
+    row twice (a single-batch partition resets, then saves, its progress) has the
+    foreign key take ``FOR KEY SHARE`` on the run's row, and two such workers each
+    waiting for ``FOR UPDATE`` past the other's share lock deadlocked, costing a second
+    and a reconnect. ``NO KEY UPDATE`` still excludes every other worker's.
+    """
+    conn.execute("SELECT id FROM dailyfetch.runs WHERE id = %s FOR NO KEY UPDATE", (run_id,))
 
 
 def complete_partition(conn: Connection, run_id: int, key: str, worker: str) -> bool:

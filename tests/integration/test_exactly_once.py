@@ -179,3 +179,43 @@ def test_progress_that_went_back_sends_the_worker_to_the_durable_point(db_url: s
         assert again is not None and (again.rows, again.pages, again.progress) == (20, 2, {"page": 3})
     finally:
         conn.close()
+
+
+def test_single_batch_partitions_finishing_together_do_not_deadlock(db_url: str) -> None:
+    """Two workers whose only batch resets and saves their partition, then locks the run: no deadlock.
+
+    Updating one's partition row twice in a transaction takes ``FOR KEY SHARE`` on the run's
+    row (the foreign key); the run lock must not conflict with that, or each worker waits on
+    the other until PostgreSQL's deadlock detector kills one.
+    """
+    from dailyfetch import ledger
+    from dailyfetch.database import connect
+    from dailyfetch.plan import plan_run
+    from support.configs import load
+
+    plan = plan_run(load(make_config("http://127.0.0.1:9", partitions=["eu", "us"])), DAY)
+    first, second = connect(db_url), connect(db_url)
+    try:
+        ledger.ensure_ledger(first)
+        run, _ = ledger.open_run(first, plan, force=False)
+        claims = [ledger.claim_partition(c, run.id, w, 60, []) for c, w in ((first, "w1"), (second, "w2"))]
+        assert all(claims)
+        save = {"lease_seconds": 60, "rows": 0, "pages": 1, "expect": (0, 0)}
+        for conn, worker, claim in ((first, "w1", claims[0]), (second, "w2", claims[1])):
+            assert claim is not None
+            conn.execute("BEGIN")
+            ledger.reset_partition_rows(conn, run.id, claim.key)
+            ledger.save_progress(conn, run.id, claim.key, worker, {"done": True}, **save)
+        first.execute("SET LOCAL lock_timeout = '3s'")
+        ledger.lock_run(first, run.id)  # under FOR UPDATE this waited on the second's share lock
+        assert claims[0] is not None and not ledger.complete_partition(first, run.id, claims[0].key, "w1")
+        first.execute("COMMIT")
+        second.execute("SET LOCAL lock_timeout = '3s'")
+        ledger.lock_run(second, run.id)
+        assert claims[1] is not None and ledger.complete_partition(second, run.id, claims[1].key, "w2")
+        ledger.finish_run(second, run.id)
+        second.execute("COMMIT")
+    finally:
+        first.close()
+        second.close()
+    assert ledger_rows(db_url, "SELECT status FROM dailyfetch.runs") == [("succeeded",)]
