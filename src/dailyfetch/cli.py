@@ -69,6 +69,9 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
 
 
 def _setup(debug: bool, quiet: bool = False) -> None:
+    from dailyfetch.lean_imports import import_without_rich
+
+    import_without_rich("structlog", "httpx")
     from dailyfetch.log import configure_logging
 
     configure_logging(debug=debug, quiet=quiet)

@@ -31,7 +31,7 @@ from dailyfetch.fetch.rest import fetch_rest_pages
 from dailyfetch.fetch.source import FetchContext, PageIterator, Record
 from dailyfetch.incremental import batch_max, since_for
 from dailyfetch.load import columns as cols
-from dailyfetch.load import shadow, writer
+from dailyfetch.load import locate, shadow, writer
 from dailyfetch.plan import Partition, RunPlan
 from dailyfetch.redact import redact
 
@@ -244,7 +244,7 @@ class PartitionWorker:
         self, records: list[Record], names: list[str], tags: writer.AppendTags | None
     ) -> cols.BadValueError | None:
         """Name the record and column PostgreSQL refused (e.g. a bad timestamp in a timestamptz column)."""
-        found = writer.locate_bad_record(
+        found = locate.locate_bad_record(
             self.conn, self.spec, self.into, records, self.columns, names, tags=tags
         )
         if found is None:

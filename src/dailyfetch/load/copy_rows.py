@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from itertools import repeat
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import psycopg
@@ -49,6 +49,34 @@ def column_types(
     if not set(types) <= _DATA_TYPES or not set(tag_types) <= _TAG_TYPES:
         return None
     return types + tag_types
+
+
+def try_copy(
+    conn: psycopg.Connection[Any],
+    table: sql.Identifier,
+    records: Sequence[dict[str, Any]],
+    columns: dict[str, str],
+    names: Sequence[str],
+    tags: Sequence[tuple[str, Any]],
+    by_field: dict[str, list[Any]] | None,
+) -> Literal["copied", "known key", "declined"]:
+    """Try the batch as binary COPY in a savepoint: ``"copied"``, or why it went back.
+
+    ``"known key"``: the table already holds one of the batch's keys (merge mode turns
+    to upserts). ``"declined"``: a column type, a float or a value the fast path cannot
+    take, left to the set-based path, which stores or names it exactly.
+    """
+    types = column_types(columns, names, tags)
+    if types is None:
+        return "declined"
+    values = by_field if by_field is not None else {n: [r.get(n) for r in records] for n in names}
+    try:
+        with conn.transaction():
+            return "copied" if copy_batch(conn, table, names, types, values, tags) else "declined"
+    except psycopg.errors.UniqueViolation:
+        return "known key"
+    except FALLBACK_ERRORS:
+        return "declined"
 
 
 def copy_batch(

@@ -1,14 +1,19 @@
-"""Write a batch: set-based statements from raw pages or a staging table, one transaction.
+"""Write a batch in one transaction: binary COPY of new rows, else set-based statements.
 
-When the batch is exactly the records of the pages it came in (the common case),
-each raw response body is bound as the parameter of one ``INSERT ... SELECT``
-over ``jsonb_array_elements`` of its records, and the statements are pipelined:
-nothing is re-encoded and nothing is staged. Otherwise (records skipped,
-de-duplicated or made by a Python source) the batch is COPY'd as one JSON
-document per line into a transaction-scoped temporary table (``ON COMMIT
-DROP``, so nothing depends on session state and a transaction-pooling PgBouncer
-is fine) and moved from there. Either way each field is cast to its column type
-in SQL. In ``merge`` mode the insert is an upsert on the primary key, tried as a
+New rows (append and replace, and merge until a batch meets an existing key) go in
+by binary ``COPY`` of the values typed in Python (:mod:`.copy_rows`), when every
+column has a type dailyfetch infers. Anything COPY cannot take, or a key already
+present, rolls back to a savepoint and the batch takes the set-based way:
+
+When the batch is exactly the records of the pages it came in, each raw response
+body is bound as the parameter of one ``INSERT ... SELECT`` over
+``jsonb_array_elements`` of its records, and the statements are pipelined. Otherwise
+(records skipped, de-duplicated or made by a Python source) the batch is COPY'd as
+one JSON document per line into a transaction-scoped temporary table (``ON COMMIT
+DROP``, so nothing depends on session state and a transaction-pooling PgBouncer is
+fine) and moved from there. Either way each field is cast to its column type in SQL,
+so PostgreSQL parses declared types (timestamps, numerics) and names a value it
+refuses. In ``merge`` mode the insert is an upsert on the primary key, tried as a
 plain insert first. The caller commits the batch together with the partition's
 progress.
 
@@ -225,7 +230,8 @@ def _explain_bad_key(records: Sequence[dict[str, Any]], primary_key: Sequence[st
             ) from None
 
 
-def _cast(name: str, pg_type: str) -> sql.Composable:
+def field_cast(name: str, pg_type: str) -> sql.Composable:
+    """The SQL expression that reads field ``name`` of ``doc`` (a jsonb record) as ``pg_type``."""
     field_ = sql.Literal(name)
     fam = cols.family(pg_type)
     if fam == "json":
@@ -278,12 +284,15 @@ def write_batch(
     if not records:
         return 0
     keyed = spec.mode != "append" and bool(spec.primary_key)
-    if (spec.expect_new or not keyed) and _copy_new(
-        conn, spec, into, records, columns, names, tags, by_field
-    ):
-        return len(records)
+    if spec.expect_new or not keyed:
+        tag_values = tags.columns() if tags is not None else []
+        copied = copy_rows.try_copy(conn, spec.qualified(into), records, columns, names, tag_values, by_field)
+        if copied == "copied":
+            return len(records)
+        if copied == "known key" and keyed:
+            spec.expect_new = False  # as in _insert_new: upserts from now on
     targets = [sql.Identifier(n) for n in names]
-    values: list[sql.Composable] = [_cast(n, columns[n]) for n in names]
+    values: list[sql.Composable] = [field_cast(n, columns[n]) for n in names]
     for column, value in tags.columns() if tags is not None else []:
         targets.append(sql.Identifier(column))
         values.append(sql.Literal(value))
@@ -307,38 +316,6 @@ def write_batch(
     if pages is None:
         conn.execute(sql.SQL("DROP TABLE {}").format(_STAGE))
     return len(records)
-
-
-def _copy_new(
-    conn: psycopg.Connection[Any],
-    spec: TableSpec,
-    into: str,
-    records: Sequence[dict[str, Any]],
-    columns: dict[str, str],
-    names: Sequence[str],
-    tags: AppendTags | None,
-    values: dict[str, list[Any]] | None,
-) -> bool:
-    """Try the batch as binary COPY (see :mod:`.copy_rows`) in a savepoint; ``True`` if it landed.
-
-    A key already in the table turns merge mode to upserts from now on, as in
-    :func:`_insert_new`; any other refusal leaves the batch to the set-based path.
-    """
-    tag_values = tags.columns() if tags is not None else []
-    types = copy_rows.column_types(columns, names, tag_values)
-    if types is None:
-        return False
-    try:
-        with conn.transaction():
-            if values is None:
-                values = {n: [record.get(n) for record in records] for n in names}
-            return copy_rows.copy_batch(conn, spec.qualified(into), names, types, values, tag_values)
-    except psycopg.errors.UniqueViolation:
-        if spec.mode != "append" and spec.primary_key:
-            spec.expect_new = False
-        return False
-    except copy_rows.FALLBACK_ERRORS:
-        return False
 
 
 Statement = tuple[sql.Composed | bytes, list[tuple[PageBody, list[str]]] | None]
@@ -413,51 +390,3 @@ def delete_partition_rows(
         sql.SQL("{} = {}").format(sql.Identifier(c), sql.Literal(v)) for c, v in where
     )
     conn.execute(sql.SQL("DELETE FROM {} WHERE {}").format(spec.qualified(into), conditions))
-
-
-def locate_bad_record(
-    conn: psycopg.Connection[Any],
-    spec: TableSpec,
-    into: str,
-    records: Sequence[dict[str, Any]],
-    columns: dict[str, str],
-    names: Sequence[str],
-    *,
-    tags: AppendTags | None = None,
-) -> tuple[int, str, str] | None:
-    """After PostgreSQL refused a batch, find the record and column it refused.
-
-    Bisects the batch with savepoints inside a transaction that is always rolled
-    back (nothing is written), then casts the record's values one by one. Returns
-    ``(index, column, PostgreSQL's message)``, or ``None`` if no single record fails.
-    """
-    lo, candidates = 0, list(records)
-    try:
-        with conn.transaction(force_rollback=True):
-            while len(candidates) > 1:
-                half = candidates[: len(candidates) // 2]
-                try:
-                    with conn.transaction():
-                        write_batch(conn, spec, into, half, columns, names, tags=tags)
-                    lo, candidates = lo + len(half), candidates[len(half) :]
-                except psycopg.errors.DataError:
-                    candidates = half
-            record = candidates[0]
-            for name in names:
-                value = record.get(name)
-                if value is None:
-                    continue
-                try:
-                    with conn.transaction():
-                        conn.execute(
-                            sql.SQL("SELECT {} FROM (SELECT %s::jsonb AS doc) AS one").format(
-                                _cast(name, columns[name])
-                            ),
-                            (orjson.dumps(record).decode(),),
-                        )
-                except psycopg.errors.DataError as exc:
-                    lines = str(exc).strip().splitlines()
-                    return lo, name, lines[0] if lines else type(exc).__name__
-    except psycopg.Error:
-        return None
-    return None

@@ -1,0 +1,60 @@
+"""After PostgreSQL refused a batch: which record, and which of its values, it refused."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+
+from dailyfetch.load import writer
+
+
+def locate_bad_record(
+    conn: psycopg.Connection[Any],
+    spec: writer.TableSpec,
+    into: str,
+    records: Sequence[dict[str, Any]],
+    columns: dict[str, str],
+    names: Sequence[str],
+    *,
+    tags: writer.AppendTags | None = None,
+) -> tuple[int, str, str] | None:
+    """After PostgreSQL refused a batch, find the record and column it refused.
+
+    Bisects the batch with savepoints inside a transaction that is always rolled
+    back (nothing is written), then casts the record's values one by one. Returns
+    ``(index, column, PostgreSQL's message)``, or ``None`` if no single record fails.
+    """
+    lo, candidates = 0, list(records)
+    try:
+        with conn.transaction(force_rollback=True):
+            while len(candidates) > 1:
+                half = candidates[: len(candidates) // 2]
+                try:
+                    with conn.transaction():
+                        writer.write_batch(conn, spec, into, half, columns, names, tags=tags)
+                    lo, candidates = lo + len(half), candidates[len(half) :]
+                except psycopg.errors.DataError:
+                    candidates = half
+            record = candidates[0]
+            for name in names:
+                value = record.get(name)
+                if value is None:
+                    continue
+                try:
+                    with conn.transaction():
+                        conn.execute(
+                            sql.SQL("SELECT {} FROM (SELECT %s::jsonb AS doc) AS one").format(
+                                writer.field_cast(name, columns[name])
+                            ),
+                            (orjson.dumps(record).decode(),),
+                        )
+                except psycopg.errors.DataError as exc:
+                    lines = str(exc).strip().splitlines()
+                    return lo, name, lines[0] if lines else type(exc).__name__
+    except psycopg.Error:
+        return None
+    return None
