@@ -155,3 +155,36 @@ def test_copy_batch_writes_nothing_when_a_float_is_not_finite(db_url: str) -> No
         values["x"] = [1.0, 2.0]
         assert copy_rows.copy_batch(conn, psycopg.sql.Identifier("t"), ["id", "x"], types, values, [])
         assert conn.execute("SELECT id, x FROM t ORDER BY id").fetchall() == [("a", 1.0), ("b", 2.0)]
+
+
+def test_a_nan_in_a_jsonb_column_is_null_too(db_url: str) -> None:
+    """orjson writes NaN as JSON null; COPY stores SQL NULL there, as the set-based path's NULLIF does."""
+    with psycopg.connect(db_url) as conn:
+        _write(
+            conn, _spec(), [{"id": "a", "v": {"x": 1}}, {"id": "b", "v": float("nan")}, {"id": "c", "v": 2}]
+        )
+        nulls = conn.execute("SELECT id FROM orders WHERE v IS NULL").fetchall()
+    assert nulls == [("b",)]
+    assert [r["v"] for r in fetch_table(db_url)] == [{"x": 1}, None, 2]
+
+
+def test_row_level_security_or_a_changed_column_type_sends_the_batch_the_set_based_way(db_url: str) -> None:
+    """COPY does not apply row-level security and reads binary by the column's current type: both checked."""
+    with psycopg.connect(db_url) as conn:
+        spec = _spec()
+        _write(conn, spec, [{"id": "a", "n": 1}])
+        stale = writer.read_columns(conn, "public", "orders") or {}
+        _statements_into(conn, "orders")
+        # Another session changes a column's type after this worker read the table's columns.
+        conn.execute("ALTER TABLE orders ALTER COLUMN n TYPE double precision")
+        conn.commit()
+        records = [{"id": "b", "n": 2**53 + 1}]
+        with conn.transaction():
+            writer.write_batch(conn, spec, "orders", records, stale, ["id", "n"])
+        conn.execute("ALTER TABLE orders ENABLE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY everyone ON orders USING (true) WITH CHECK (true)")
+        conn.commit()
+        _write(conn, spec, [{"id": "c", "n": 3}])
+        queries = [q for (q,) in conn.execute("SELECT query FROM statements").fetchall()]
+    assert len(queries) == 2 and not any(q.startswith("COPY") for q in queries), queries
+    assert [(r["id"], r["n"]) for r in fetch_table(db_url)] == [("a", 1.0), ("b", float(2**53)), ("c", 3.0)]

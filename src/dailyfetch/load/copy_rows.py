@@ -23,6 +23,7 @@ and decimals beyond a double's precision are rounded, as in the staging path.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Sequence
 from itertools import repeat
 from typing import Any, Literal
@@ -37,7 +38,28 @@ _DATA_TYPES = frozenset({"bigint", "double precision", "boolean", "text", "jsonb
 # Append mode's bookkeeping columns (dates, partition names, window starts).
 _TAG_TYPES = frozenset({"date", "text", "timestamp without time zone"})
 # Errors after which the set-based path is tried instead (it reports them exactly).
-FALLBACK_ERRORS = (psycopg.DataError, psycopg.IntegrityError, OverflowError, ValueError, TypeError)
+# NotSupportedError: COPY FROM into a table under row-level security; struct.error: the
+# pure-Python int dumper's out-of-range integer (the C one raises OverflowError).
+FALLBACK_ERRORS = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.NotSupportedError,
+    OverflowError,
+    ValueError,
+    TypeError,
+    struct.error,
+)
+# The table as COPY will write it, read under the lock COPY takes anyway (ROW EXCLUSIVE), so
+# no ALTER TABLE can change a column's type between this check and the COPY: binary data
+# read by another type's receive function could be silently misread. Rules and row-level
+# security, which COPY does not apply (or refuses), send the batch the set-based way.
+_TABLE_AS_COPIED = """
+SELECT c.relhasrules OR c.relrowsecurity,
+       array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY array_position(%(names)s::text[], a.attname::text))
+FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
+WHERE c.oid = %(table)s::regclass AND a.attname = ANY(%(names)s::text[]) AND a.attnum > 0 AND NOT a.attisdropped
+GROUP BY c.relhasrules, c.relrowsecurity
+"""
 
 
 def column_types(
@@ -72,11 +94,22 @@ def try_copy(
     values = by_field if by_field is not None else {n: [r.get(n) for r in records] for n in names}
     try:
         with conn.transaction():
+            if not _table_matches(conn, table, [*names, *(c for c, _ in tags)], types):
+                return "declined"
             return "copied" if copy_batch(conn, table, names, types, values, tags) else "declined"
     except psycopg.errors.UniqueViolation:
         return "known key"
     except FALLBACK_ERRORS:
         return "declined"
+
+
+def _table_matches(
+    conn: psycopg.Connection[Any], table: sql.Identifier, targets: list[str], types: Sequence[str]
+) -> bool:
+    """Lock ``table`` as COPY would and check its columns still have ``types``, with no rule or RLS."""
+    conn.execute(sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(table))
+    row = conn.execute(_TABLE_AS_COPIED, {"names": targets, "table": table.as_string(conn)}).fetchone()
+    return row is not None and not row[0] and list(row[1]) == list(types)
 
 
 def copy_batch(
@@ -130,8 +163,20 @@ def _finite(values: list[Any]) -> bool:
 
 
 def _jsonb_binary(values: list[Any]) -> list[bytes | None]:
-    """``jsonb``'s binary form of each value; ``None`` stays NULL (a JSON null is stored as NULL)."""
+    """``jsonb``'s binary form of each value; ``None`` stays NULL (a JSON null is stored as NULL).
+
+    orjson encodes a NaN or infinite float as ``null``: that too becomes SQL NULL, as the
+    set-based path's ``NULLIF(doc -> field, 'null')`` makes it.
+    """
+    out: list[bytes | None]
     if None in values:
         dumps = orjson.dumps
-        return [None if v is None else b"\x01" + dumps(v) for v in values]
-    return list(map(b"\x01".__add__, map(orjson.dumps, values)))  # all in C
+        out = [None if v is None else b"\x01" + dumps(v) for v in values]
+    else:
+        out = list(map(b"\x01".__add__, map(orjson.dumps, values)))  # all in C
+    if _JSONB_NULL in out:
+        out = [None if e == _JSONB_NULL else e for e in out]
+    return out
+
+
+_JSONB_NULL = b"\x01null"
