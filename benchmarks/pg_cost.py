@@ -69,7 +69,7 @@ def main() -> None:
         ("typed columns into an UNLOGGED table with the primary key",
          f"CREATE UNLOGGED TABLE t ({cols_sql}, PRIMARY KEY (id))", typed),
         ("typed columns into a logged table without a key", f"CREATE TABLE t ({cols_sql})", typed),
-        ("typed columns into a logged table with the primary key (dailyfetch)",
+        ("typed columns into a logged table with the primary key (dailyfetch's set-based path)",
          f"CREATE TABLE t ({cols_sql}, PRIMARY KEY (id))", typed),
     ]  # fmt: skip
     copy_label = "typed values by binary COPY, logged, with the primary key (dailyfetch now; includes the encoding in Python)"
