@@ -71,7 +71,7 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
 def _setup(debug: bool, quiet: bool = False) -> None:
     from dailyfetch.lean_imports import import_without_rich
 
-    import_without_rich("structlog", "httpx")
+    import_without_rich("structlog")
     from dailyfetch.log import configure_logging
 
     configure_logging(debug=debug, quiet=quiet)
@@ -115,6 +115,9 @@ def run(
     _setup(debug, quiet)
 
     def action() -> int:
+        from dailyfetch.lean_imports import import_without_rich
+
+        import_without_rich("httpx")  # before the runner imports it (see lean_imports)
         from dailyfetch.config_file import resolve_config_path
         from dailyfetch.plan import parse_logical_time
         from dailyfetch.runner import run_job
