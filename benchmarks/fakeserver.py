@@ -15,8 +15,9 @@ rendered on first request and kept.
 * ``delay``: seconds of latency added to every answer, 429s included.
 * ``rate``: requests a second allowed, counted over a sliding one-second window of the
   requests it admitted; beyond that it answers 429 with ``Retry-After`` (whole seconds).
-* ``GET /_stats`` gives ``{"requests", "status_429", "max_in_flight", "mean_in_flight"}``
-  (the mean weighted by time, from the first request's arrival to the last answer);
+* ``GET /_stats`` gives ``{"requests", "status_429", "max_in_flight", "mean_in_flight", "first_at",
+  "last_at"}`` (the mean weighted by time, from the first request's arrival to the last
+  answer; the two times are ``time.monotonic()``, comparable with other processes');
   ``GET /_reset`` zeroes them and empties the rate window. Neither counts as a request.
 
 The records have the shape of ``tests/support/fakeapi.make_records`` (8 fields) plus
@@ -143,6 +144,8 @@ class Stats:
             "status_429": self.status_429,
             "max_in_flight": self.max_in_flight,
             "mean_in_flight": round(self.busy / span, 2) if span > 0 else 0.0,
+            "first_at": self.first,
+            "last_at": self.last,
         }
 
 

@@ -69,9 +69,9 @@ def _guard(debug: bool, action: Callable[[], T]) -> T:
 
 
 def _setup(debug: bool, quiet: bool = False) -> None:
-    from dailyfetch.lean_imports import import_without_rich
+    from dailyfetch.lean_imports import lean_import
 
-    import_without_rich("structlog")
+    lean_import("structlog", "dailyfetch.log")
     from dailyfetch.log import configure_logging
 
     configure_logging(debug=debug, quiet=quiet)
@@ -115,9 +115,9 @@ def run(
     _setup(debug, quiet)
 
     def action() -> int:
-        from dailyfetch.lean_imports import import_without_rich
+        from dailyfetch.lean_imports import lean_import
 
-        import_without_rich("httpx")  # before the runner imports it (see lean_imports)
+        lean_import("httpx", "dailyfetch.config_file", "dailyfetch.runner")  # see lean_imports
         from dailyfetch.config_file import resolve_config_path
         from dailyfetch.plan import parse_logical_time
         from dailyfetch.runner import run_job

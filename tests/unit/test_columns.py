@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dailyfetch.errors import LoadError, SourceError
-from dailyfetch.load.columns import family, find_bad_value, incompatible, infer_type, observe
+from dailyfetch.load.columns import family, field_values, find_bad_value, incompatible, infer_type, observe
 from dailyfetch.load.writer import dedupe
 
 NoneType = type(None)
@@ -58,6 +58,47 @@ def test_observe() -> None:
     }
     assert list(seen) == ["id", "name", "tags", "extra", "flag"]
     assert observe([]) == {}
+
+
+def _by_lookup(records: list[Any]) -> dict[str, list[Any]]:
+    """field_values' contract, spelled out one lookup at a time."""
+    names = list(dict.fromkeys(name for record in records for name in record))
+    return {name: [record.get(name) for record in records] for name in names}
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [{"a": 1, "b": "x"}, {"a": 2, "b": None}],  # uniform: the itemgetter path
+        [{"a": 1, "b": "x"}, {"b": "y", "a": 2}],  # the same fields in another order
+        [{"a": 1, "b": "x"}, {"a": 2, "c": "y"}],  # same length, another field
+        [{"a": 1, "b": "x"}, {"a": 2}],  # a field missing
+        [{"a": 1, "b": "x"}, {"a": 2, "b": "y", "c": 3}],  # a field more
+        [{"a": 1}, {"a": 2}],  # one field
+        [{"a": 1, "b": 2}],
+        [],
+    ],
+)
+def test_field_values(records: list[Any]) -> None:
+    """Each field's values in record order, None where a record lacks it, fields in first-seen order."""
+    got = field_values(records)
+    assert got is not None
+    assert {name: list(column) for name, column in got.items()} == _by_lookup(records)
+    assert list(got) == list(_by_lookup(records))
+
+
+@settings(deadline=None)  # the first example pays for warming up; a deadline made it flaky
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from("abcd"), st.none() | st.integers() | st.text(max_size=3), max_size=4),
+        max_size=6,
+    )
+)
+def test_field_values_matches_lookups(records: list[dict[str, Any]]) -> None:
+    """Whatever mix of fields the records have, the fast path and the lookups agree."""
+    got = field_values(records)
+    assert got is not None
+    assert {name: list(column) for name, column in got.items()} == _by_lookup(records)
 
 
 @pytest.mark.parametrize(

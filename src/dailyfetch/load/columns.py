@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 from dailyfetch.errors import LoadError
@@ -82,21 +83,44 @@ def infer_type(types: Iterable[type]) -> str | None:
     return "jsonb"
 
 
-def field_values(records: Sequence[dict[str, Any]]) -> dict[str, list[Any]] | None:
+Columns = dict[str, Sequence[Any]]
+
+
+def field_values(records: Sequence[dict[str, Any]]) -> Columns | None:
     """Each field's values in record order (``None`` where a record lacks it), in first-seen order.
 
     Column by column, so the per-value work runs in C. ``None`` past ``_MANY_FIELDS``
     distinct fields, where that would cost fields x records lookups.
     """
+    uniform = _uniform_columns(records)
+    if uniform is not None:
+        return uniform
     names = dict.fromkeys(chain.from_iterable(records))
     if len(names) > _MANY_FIELDS:
         return None
     return {name: list(map(dict.get, records, repeat(name))) for name in names}
 
 
-def observe(
-    records: Sequence[dict[str, Any]], values: dict[str, list[Any]] | None = None
-) -> dict[str, set[type]]:
+def _uniform_columns(records: Sequence[dict[str, Any]]) -> Columns | None:
+    """The columns when every record has exactly the first record's fields (most APIs), else ``None``.
+
+    Records of the first one's length that all hold its fields hold no other: one
+    ``itemgetter`` per record then gives the rows, transposed in C. That is about
+    a third of the cost of looking each field up in every record.
+    """
+    if not records or not isinstance(records[0], dict):
+        return None
+    names = list(records[0])
+    if not 1 < len(names) <= _MANY_FIELDS or set(map(len, records)) != {len(names)}:
+        return None
+    try:
+        rows = list(map(itemgetter(*names), records))
+    except (KeyError, TypeError):  # a record with other fields, or not a dict
+        return None
+    return dict(zip(names, zip(*rows, strict=True), strict=True))
+
+
+def observe(records: Sequence[dict[str, Any]], values: Columns | None = None) -> dict[str, set[type]]:
     """For each field in ``records`` (in first-seen order), the set of Python types its values have.
 
     ``values`` is :func:`field_values` of ``records`` when the caller has it. A record

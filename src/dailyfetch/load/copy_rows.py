@@ -33,6 +33,8 @@ import psycopg
 from psycopg import sql
 from psycopg.adapt import PyFormat
 
+from dailyfetch.load.columns import Columns
+
 # Column types whose binary form psycopg writes from the Python value JSON decodes to.
 _DATA_TYPES = frozenset({"bigint", "double precision", "boolean", "text", "jsonb"})
 # Append mode's bookkeeping columns (dates, partition names, window starts).
@@ -80,7 +82,7 @@ def try_copy(
     columns: dict[str, str],
     names: Sequence[str],
     tags: Sequence[tuple[str, Any]],
-    by_field: dict[str, list[Any]] | None,
+    by_field: Columns | None,
 ) -> Literal["copied", "known key", "declined"]:
     """Try the batch as binary COPY in a savepoint: ``"copied"``, or why it went back.
 
@@ -91,7 +93,7 @@ def try_copy(
     types = column_types(columns, names, tags)
     if types is None:
         return "declined"
-    values = by_field if by_field is not None else {n: [r.get(n) for r in records] for n in names}
+    values: Columns = by_field if by_field is not None else {n: [r.get(n) for r in records] for n in names}
     try:
         with conn.transaction():
             if not _table_matches(conn, table, [*names, *(c for c, _ in tags)], types):
@@ -117,7 +119,7 @@ def copy_batch(
     table: sql.Identifier,
     names: Sequence[str],
     types: Sequence[str],
-    values: dict[str, list[Any]],
+    values: Columns,
     tags: Sequence[tuple[str, Any]],
 ) -> bool:
     """COPY the batch (``values`` of each of ``names``, then the constant ``tags``) into ``table``.
@@ -154,7 +156,7 @@ def copy_batch(
     return True
 
 
-def _finite(values: list[Any]) -> bool:
+def _finite(values: Sequence[Any]) -> bool:
     """Whether no value is NaN or infinite (a sum that overflows merely sends the batch the slow way)."""
     try:
         return math.isfinite(sum(filter(None, values)))
@@ -162,7 +164,7 @@ def _finite(values: list[Any]) -> bool:
         return False
 
 
-def _jsonb_binary(values: list[Any]) -> list[bytes | None]:
+def _jsonb_binary(values: Sequence[Any]) -> list[bytes | None]:
     """``jsonb``'s binary form of each value; ``None`` stays NULL (a JSON null is stored as NULL).
 
     orjson encodes a NaN or infinite float as ``null``: that too becomes SQL NULL, as the

@@ -269,7 +269,7 @@ def write_batch(
     *,
     tags: AppendTags | None = None,
     pages: RawPages | None = None,
-    by_field: dict[str, list[Any]] | None = None,
+    by_field: cols.Columns | None = None,
 ) -> int:
     """Move the batch into ``into`` with set-based statements; return the rows written.
 
