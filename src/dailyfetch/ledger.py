@@ -178,8 +178,12 @@ def save_progress(
     bad: int = 0,
     bad_sample: list[dict[str, Any]] | None = None,
     expect: tuple[int, int] | None = None,
+    asynchronous_commit: bool = False,
 ) -> None:
     """Record a batch's progress inside the batch's transaction; raise if the claim was lost.
+
+    ``asynchronous_commit`` makes the transaction's commit asynchronous (``SET LOCAL
+    synchronous_commit = off``), sent in the same round trip as the update.
 
     ``bad`` skipped records are added to the partition's count; ``bad_sample``
     extends its capped sample (already redacted). ``expect`` is the ``(rows, pages)``
@@ -190,17 +194,20 @@ def save_progress(
     """
     sealed = seal(orjson.dumps(progress).decode())
     sample = orjson.dumps(bad_sample).decode() if bad_sample else None
-    result = conn.execute(
-        "UPDATE dailyfetch.partitions SET progress = %s::jsonb, rows = rows + %s, pages = pages + %s, "
-        "lease_until = now() + make_interval(secs => %s), updated_at = now(), bad_records = bad_records + %s, "
-        "bad_sample = CASE WHEN %s::jsonb IS NULL THEN bad_sample "
-        "  ELSE (SELECT jsonb_agg(e) FROM (SELECT e FROM jsonb_array_elements(coalesce(bad_sample, '[]'::jsonb) "
-        "  || %s::jsonb) e LIMIT 5) s) END "
-        "WHERE run_id = %s AND key = %s AND claimed_by = %s AND status = 'running' "
-        "AND (%s::bigint IS NULL OR (rows, pages) = (%s, %s))",
-        (sealed, rows, pages, lease_seconds, bad, sample, sample, run_id, key, worker,
-         None if expect is None else 0, *(expect or (0, 0))),
-    )  # fmt: skip
+    with conn.pipeline():
+        if asynchronous_commit:
+            conn.execute("SET LOCAL synchronous_commit = off")
+        result = conn.execute(
+            "UPDATE dailyfetch.partitions SET progress = %s::jsonb, rows = rows + %s, pages = pages + %s, "
+            "lease_until = now() + make_interval(secs => %s), updated_at = now(), bad_records = bad_records + %s, "
+            "bad_sample = CASE WHEN %s::jsonb IS NULL THEN bad_sample "
+            "  ELSE (SELECT jsonb_agg(e) FROM (SELECT e FROM jsonb_array_elements(coalesce(bad_sample, '[]'::jsonb) "
+            "  || %s::jsonb) e LIMIT 5) s) END "
+            "WHERE run_id = %s AND key = %s AND claimed_by = %s AND status = 'running' "
+            "AND (%s::bigint IS NULL OR (rows, pages) = (%s, %s))",
+            (sealed, rows, pages, lease_seconds, bad, sample, sample, run_id, key, worker,
+             None if expect is None else 0, *(expect or (0, 0))),
+        )  # fmt: skip
     if result.rowcount == 1:
         return
     held = conn.execute(

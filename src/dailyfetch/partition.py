@@ -9,9 +9,7 @@ from the committed progress.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import repeat
 from pathlib import Path
@@ -113,9 +111,10 @@ class PartitionWorker:
         pages, resume = 0, claim.progress or {}
         configured = self.config.destination.batch_size
         batch_size = max(min(configured, 500), configured // self.share)
-        # One writer thread: batch N commits while batch N+1 is fetched, in order.
-        writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dailyfetch-writer")
-        pending: Future[int] | None = None
+        # Batches are written in this thread, between pages: the fetch window (``[source]
+        # concurrency``) keeps requests in flight meanwhile. A writer thread beside it was
+        # slower (W1 6% slower on two CPUs, the GIL passed back and forth between more
+        # threads) and held a second batch in memory (+20 MiB); benchmarks/README.md.
         try:
             for page in self._pages(claim):
                 buffer.extend(page.records)
@@ -129,30 +128,15 @@ class PartitionWorker:
                 self.control.stats.count_page()
                 self.control.observer.page_fetched(claim.key, len(page.records))
                 if len(buffer) >= batch_size and not resume.get("done"):
-                    if pending is not None:
-                        rows += pending.result()
-                    pending = writer_thread.submit(
-                        self._flush, buffer, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad,
-                        bodies=bodies,
-                    )  # fmt: skip
+                    rows += self._flush(
+                        buffer, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad, bodies=bodies
+                    )
                     buffer, bodies, pages, fresh = [], [], 0, False
                 self.control.stop.check()
-            if pending is not None:
-                rows += pending.result()
-                pending = None
         except RunInterrupted:
-            if pending is not None:
-                rows += pending.result()
-                pending = None
             if buffer or pages:  # commit what has arrived, so the next run starts after it
                 rows += self._flush(buffer, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad)
             raise
-        finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(Exception):
-                    pending.result()
-            writer_thread.shutdown(wait=True)
         rows += self._flush(
             buffer, claim, {"done": True}, pages=pages, fresh=fresh, final=True, bad=bad, bodies=bodies
         )
@@ -301,11 +285,6 @@ class PartitionWorker:
         lease = self.config.job.lease_seconds
         try:
             with self.conn.transaction():
-                if not final:
-                    # Rows and progress commit together, so a batch lost to a database crash is
-                    # lost whole and refetched from the durable progress; the final commit is
-                    # synchronous and makes every earlier one durable with it.
-                    self.conn.execute("SET LOCAL synchronous_commit = off")
                 tags = None
                 if spec.mode == "append":
                     start = self.plan.start_wall if spec.window_column else None
@@ -337,6 +316,10 @@ class PartitionWorker:
                     self.conn, self.run_id, claim.key, self.worker, resume,
                     rows=written, pages=pages, lease_seconds=lease, bad=bad.count, bad_sample=bad.sample,
                     expect=before,
+                    # Rows and progress commit together, so a batch lost to a database crash is
+                    # lost whole and refetched from the durable progress; the final commit is
+                    # synchronous and makes every earlier one durable with it.
+                    asynchronous_commit=not final,
                 )  # fmt: skip
                 bad.count, bad.sample = 0, []
                 if final:

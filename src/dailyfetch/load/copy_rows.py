@@ -57,9 +57,9 @@ FALLBACK_ERRORS = (
 # security, which COPY does not apply (or refuses), send the batch the set-based way.
 _TABLE_AS_COPIED = """
 SELECT c.relhasrules OR c.relrowsecurity,
-       array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY array_position(%(names)s::text[], a.attname::text))
+       array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY array_position({names}::text[], a.attname::text))
 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid
-WHERE c.oid = %(table)s::regclass AND a.attname = ANY(%(names)s::text[]) AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.oid = {table}::regclass AND a.attname = ANY({names}::text[]) AND a.attnum > 0 AND NOT a.attisdropped
 GROUP BY c.relhasrules, c.relrowsecurity
 """
 
@@ -94,24 +94,42 @@ def try_copy(
     if types is None:
         return "declined"
     values: Columns = by_field if by_field is not None else {n: [r.get(n) for r in records] for n in names}
+    if not _savepoint_and_check(conn, table, [*names, *(c for c, _ in tags)], types):
+        return "declined"  # nothing written: the savepoint is simply left behind
     try:
-        with conn.transaction():
-            if not _table_matches(conn, table, [*names, *(c for c, _ in tags)], types):
-                return "declined"
-            return "copied" if copy_batch(conn, table, names, types, values, tags) else "declined"
+        if copy_batch(conn, table, names, types, values, tags):
+            return "copied"  # the savepoint is released with the transaction's commit
+        return "declined"
     except psycopg.errors.UniqueViolation:
+        _rollback_to_savepoint(conn)
         return "known key"
     except FALLBACK_ERRORS:
+        _rollback_to_savepoint(conn)
         return "declined"
 
 
-def _table_matches(
+_SAVEPOINT = sql.Identifier("dailyfetch_copy")
+
+
+def _savepoint_and_check(
     conn: psycopg.Connection[Any], table: sql.Identifier, targets: list[str], types: Sequence[str]
 ) -> bool:
-    """Lock ``table`` as COPY would and check its columns still have ``types``, with no rule or RLS."""
-    conn.execute(sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(table))
-    row = conn.execute(_TABLE_AS_COPIED, {"names": targets, "table": table.as_string(conn)}).fetchone()
+    """Set the savepoint, lock ``table`` as COPY would, check its columns still have ``types``
+    and that it has no rule or RLS: three statements in one round trip (simple query protocol)."""
+    query = sql.SQL("SAVEPOINT {}; LOCK TABLE {} IN ROW EXCLUSIVE MODE; ").format(_SAVEPOINT, table)
+    check = sql.SQL(_TABLE_AS_COPIED).format(
+        names=sql.Literal(targets), table=sql.Literal(table.as_string(conn))
+    )
+    with conn.cursor() as cur:
+        cur.execute(query + check)
+        while cur.nextset():
+            pass
+        row = cur.fetchone()
     return row is not None and not row[0] and list(row[1]) == list(types)
+
+
+def _rollback_to_savepoint(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(sql.SQL("ROLLBACK TO SAVEPOINT {}").format(_SAVEPOINT))
 
 
 def copy_batch(
