@@ -9,6 +9,7 @@ pages after it are discarded and paging continues from the true next offset.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -124,13 +125,21 @@ def _advance(config: PageNumberPagination | OffsetPagination, state: dict[str, A
 def _ahead(
     fetch: Any, config: PageNumberPagination | OffsetPagination, state: dict[str, Any], window: int
 ) -> Iterator[tuple[dict[str, Any], Fetched]]:
-    """Fetch up to ``window`` pages ahead in parallel; yield them in order."""
+    """Fetch pages ahead with ``window`` requests in flight; yield them in order.
+
+    While the process mostly waits (the source is the slow side), a second ``window`` of
+    requests is queued behind the first, so requests keep going while the consumer
+    writes a batch. While it is busy computing (a fast source: pages wait for the
+    consumer), nothing more is queued: fetching further ahead would only hold more pages
+    in memory and take the GIL from the consumer (W1 in benchmarks/README.md).
+    """
     pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="dailyfetch-page")
     queue: deque[tuple[dict[str, Any], Future[Fetched]]] = deque()
     upcoming = state
+    load = _ProcessLoad()
     try:
         while True:
-            while len(queue) < window:
+            while len(queue) < (window if load.busy() else 2 * window):
                 queue.append((upcoming, pool.submit(fetch, upcoming)))
                 upcoming = _advance(config, upcoming)
             page_state, future = queue.popleft()
@@ -148,6 +157,24 @@ def _ahead(
         for _, pending in queue:
             pending.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _ProcessLoad:
+    """Whether this process has been mostly computing (CPU time over wall time) lately."""
+
+    SPAN = 0.2  # seconds of wall time each measurement covers
+
+    def __init__(self) -> None:
+        self._wall, self._cpu = time.monotonic(), time.process_time()
+        self._busy = True  # until measured: fetch no further ahead than the window
+
+    def busy(self) -> bool:
+        wall = time.monotonic()
+        if wall - self._wall >= self.SPAN:
+            cpu = time.process_time()
+            self._busy = (cpu - self._cpu) / (wall - self._wall) > 0.5
+            self._wall, self._cpu = wall, cpu
+        return self._busy
 
 
 def extract_records(body: Any, path: str | None, response: httpx.Response) -> list[Record]:

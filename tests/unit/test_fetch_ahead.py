@@ -1,0 +1,78 @@
+"""Pages fetched ahead: more requests queued while the process waits, none while it computes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from dailyfetch.config import SourceConfig
+from dailyfetch.fetch.control import FetchControl
+from dailyfetch.fetch.rest import fetch_rest_pages
+from dailyfetch.fetch.source import Page
+from support.fakeapi import FakeAPI, make_records
+
+WINDOW = 4
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=10) as c:
+        yield c
+
+
+def pages(base_url: str, client: httpx.Client) -> Iterator[Page]:
+    """The offset-paginated pages of one partition, ``WINDOW`` requests in flight."""
+    source = SourceConfig.model_validate(
+        {
+            "kind": "rest",
+            "url": base_url + "/offset/{date}/p",
+            "records": "items",
+            "pagination": {"kind": "offset", "param": "offset", "limit_param": "limit", "limit": 10},
+            "concurrency": WINDOW,
+        }
+    )
+    control = FetchControl.create(concurrency=WINDOW)  # as the runner makes it: WINDOW slots
+    return fetch_rest_pages(source, client, {"date": "2026-03-01"}, None, control=control)
+
+
+def test_requests_keep_going_while_a_waiting_consumer_is_busy(client: httpx.Client) -> None:
+    """A latency-bound source: while the consumer writes a batch, a second window of requests is sent."""
+    api = FakeAPI(records_for=lambda d, p: make_records(d, p, 400), page_size=10, delay=0.05).start()
+    try:
+        for index, _page in enumerate(pages(api.url, client)):
+            if index == 40:  # half a second of mostly waiting for pages
+                before = len(api.requests)
+                time.sleep(0.4)  # a batch being written
+                sent_meanwhile = len(api.requests) - before
+                break
+    finally:
+        api.stop()
+    assert sent_meanwhile >= WINDOW // 2, f"{sent_meanwhile} requests started while the consumer was busy"
+
+
+def test_a_busy_consumer_is_not_fetched_further_ahead_than_the_window() -> None:
+    """A CPU-bound run: pages wait for the consumer, and no more than the window are requested ahead.
+
+    The pages come from an in-process transport that answers at once, and the consumer
+    computes for 20 ms a page, so the process is busy from the first page on.
+    """
+    requested: list[int] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        requested.append(offset)
+        return httpx.Response(200, json={"items": [{"id": offset + i} for i in range(10)]})
+
+    ahead = []
+    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+        for index, _page in enumerate(pages("https://api.test", client)):
+            until = time.process_time() + 0.02
+            while time.process_time() < until:  # computing, as when typing and encoding a batch
+                pass
+            ahead.append(len(requested) - (index + 1))
+            if index == 40:
+                break
+    assert max(ahead) <= WINDOW, f"up to {max(ahead)} pages were requested ahead of the consumer"
