@@ -40,7 +40,7 @@ def pages(base_url: str, client: httpx.Client) -> Iterator[Page]:
 
 def test_requests_keep_going_while_a_waiting_consumer_is_busy(client: httpx.Client) -> None:
     """A latency-bound source: while the consumer writes a batch, a second window of requests is sent."""
-    api = FakeAPI(records_for=lambda d, p: make_records(d, p, 400), page_size=10, delay=0.05).start()
+    api = FakeAPI(records_for=lambda d, p: make_records(d, p, 1000), page_size=10, delay=0.05).start()
     try:
         for index, _page in enumerate(pages(api.url, client)):
             if index == 40:  # half a second of mostly waiting for pages
@@ -76,3 +76,16 @@ def test_a_busy_consumer_is_not_fetched_further_ahead_than_the_window() -> None:
             if index == 40:
                 break
     assert max(ahead) <= WINDOW, f"up to {max(ahead)} pages were requested ahead of the consumer"
+
+
+def test_requests_queued_past_an_empty_page_are_not_sent(client: httpx.Client) -> None:
+    """Once an empty page comes back, the pages queued behind it are dropped unsent: at most the
+    requests already in flight go past the end."""
+    api = FakeAPI(records_for=lambda d, p: make_records(d, p, 400), page_size=10, delay=0.05).start()
+    try:
+        fetched = list(pages(api.url, client))
+    finally:
+        api.stop()
+    assert sum(len(page.records) for page in fetched) == 400
+    past_the_end = len(api.requests) - 41  # 40 pages of records, then the empty one
+    assert 0 <= past_the_end <= WINDOW - 1, f"{past_the_end} requests went past the empty page"

@@ -134,16 +134,28 @@ def _ahead(
     in memory and take the GIL from the consumer (W1 in benchmarks/README.md).
     """
     pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="dailyfetch-page")
-    queue: deque[tuple[dict[str, Any], Future[Fetched]]] = deque()
+    queue: deque[tuple[dict[str, Any], Future[Fetched | None]]] = deque()
     upcoming = state
     load = _ProcessLoad()
+    key = "page" if isinstance(config, PageNumberPagination) else "offset"
+    empty_at: list[int] = []  # where empty pages came back: nothing after one is consumed
+
+    def fetch_unless_past_the_end(page_state: dict[str, Any]) -> Fetched | None:
+        if empty_at and page_state[key] > min(empty_at):
+            return None  # queued behind the last page: not requested
+        fetched: Fetched = fetch(page_state)
+        if not fetched[2]:
+            empty_at.append(page_state[key])
+        return fetched
+
     try:
         while True:
             while len(queue) < (window if load.busy() else 2 * window):
-                queue.append((upcoming, pool.submit(fetch, upcoming)))
+                queue.append((upcoming, pool.submit(fetch_unless_past_the_end, upcoming)))
                 upcoming = _advance(config, upcoming)
             page_state, future = queue.popleft()
             fetched = future.result()
+            assert fetched is not None, "a page past an empty one is never consumed"
             yield page_state, fetched
             records = fetched[2]
             if not records:
