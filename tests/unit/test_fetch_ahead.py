@@ -89,3 +89,22 @@ def test_requests_queued_past_an_empty_page_are_not_sent(client: httpx.Client) -
     assert sum(len(page.records) for page in fetched) == 400
     past_the_end = len(api.requests) - 41  # 40 pages of records, then the empty one
     assert 0 <= past_the_end <= WINDOW - 1, f"{past_the_end} requests went past the empty page"
+
+
+def test_an_empty_page_seen_before_a_restart_does_not_hide_pages_after_it() -> None:
+    """An API that caps pages below ``limit`` restarts paging at every short page; an empty
+    answer to an earlier pass's request must not stop later offsets, once records were added."""
+    records = [{"id": i} for i in range(25)]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        return httpx.Response(200, json={"items": records[offset : offset + 5]})  # at most 5 a page
+
+    seen: list[int] = []
+    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+        for page in pages("https://api.test", client):
+            seen += [r["id"] for r in page.records]
+            if seen[-1:] == [24] and len(records) == 25:
+                time.sleep(0.1)  # the first pass's requests past the end have come back empty
+                records += [{"id": i} for i in range(25, 45)]  # the source grows meanwhile
+    assert seen == list(range(45))

@@ -138,24 +138,29 @@ def _ahead(
     upcoming = state
     load = _ProcessLoad()
     key = "page" if isinstance(config, PageNumberPagination) else "offset"
-    empty_at: list[int] = []  # where empty pages came back: nothing after one is consumed
+    # Where empty pages came back, per pass (a short offset page starts a new pass from the
+    # true next offset): within a pass, nothing after an empty page is ever consumed.
+    empty_at: dict[int, int] = {}
+    passes = 0
 
-    def fetch_unless_past_the_end(page_state: dict[str, Any]) -> Fetched | None:
-        if empty_at and page_state[key] > min(empty_at):
-            return None  # queued behind the last page: not requested
+    def fetch_unless_past_the_end(page_state: dict[str, Any], this_pass: int) -> Fetched | None:
+        end = empty_at.get(this_pass)
+        if end is not None and page_state[key] > end:
+            return None  # queued behind this pass's last page: not requested
         fetched: Fetched = fetch(page_state)
         if not fetched[2]:
-            empty_at.append(page_state[key])
+            empty_at[this_pass] = min(page_state[key], empty_at.get(this_pass, page_state[key]))
         return fetched
 
     try:
         while True:
             while len(queue) < (window if load.busy() else 2 * window):
-                queue.append((upcoming, pool.submit(fetch_unless_past_the_end, upcoming)))
+                queue.append((upcoming, pool.submit(fetch_unless_past_the_end, upcoming, passes)))
                 upcoming = _advance(config, upcoming)
             page_state, future = queue.popleft()
             fetched = future.result()
-            assert fetched is not None, "a page past an empty one is never consumed"
+            if fetched is None:  # not reached within a pass; a fetch of its own, to be sure
+                fetched = fetch(page_state)
             yield page_state, fetched
             records = fetched[2]
             if not records:
@@ -164,6 +169,7 @@ def _ahead(
                 for _, stale in queue:
                     stale.cancel()
                 queue.clear()
+                passes += 1
                 upcoming = {"offset": page_state["offset"] + len(records)}
     finally:
         for _, pending in queue:
