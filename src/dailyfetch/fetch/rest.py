@@ -9,7 +9,6 @@ pages after it are discarded and paging continues from the true next offset.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +21,7 @@ from dailyfetch.errors import SourceError
 from dailyfetch.fetch import pagination
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.http import RetryPolicy, body_preview, parse_json, send
+from dailyfetch.fetch.process_load import ProcessLoad
 from dailyfetch.fetch.source import Page, PageIterator, Record
 from dailyfetch.plan import render
 from dailyfetch.redact import mask_url
@@ -127,7 +127,8 @@ def _ahead(
 ) -> Iterator[tuple[dict[str, Any], Fetched]]:
     """Fetch pages ahead with ``window`` requests in flight; yield them in order.
 
-    While the process mostly waits (the source is the slow side), a second ``window`` of
+    While the process mostly waits (the source is the slow side; see
+    :class:`~dailyfetch.fetch.process_load.ProcessLoad`), a second ``window`` of
     requests is queued behind the first, so requests keep going while the consumer
     writes a batch. While it is busy computing (a fast source: pages wait for the
     consumer), nothing more is queued: fetching further ahead would only hold more pages
@@ -136,7 +137,7 @@ def _ahead(
     pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="dailyfetch-page")
     queue: deque[tuple[dict[str, Any], Future[Fetched | None]]] = deque()
     upcoming = state
-    load = _ProcessLoad()
+    load = ProcessLoad()
     key = "page" if isinstance(config, PageNumberPagination) else "offset"
     # Where empty pages came back, per pass (a short offset page starts a new pass from the
     # true next offset): within a pass, nothing after an empty page is ever consumed.
@@ -175,24 +176,6 @@ def _ahead(
         for _, pending in queue:
             pending.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _ProcessLoad:
-    """Whether this process has been mostly computing (CPU time over wall time) lately."""
-
-    SPAN = 0.2  # seconds of wall time each measurement covers
-
-    def __init__(self) -> None:
-        self._wall, self._cpu = time.monotonic(), time.process_time()
-        self._busy = True  # until measured: fetch no further ahead than the window
-
-    def busy(self) -> bool:
-        wall = time.monotonic()
-        if wall - self._wall >= self.SPAN:
-            cpu = time.process_time()
-            self._busy = (cpu - self._cpu) / (wall - self._wall) > 0.5
-            self._wall, self._cpu = wall, cpu
-        return self._busy
 
 
 def extract_records(body: Any, path: str | None, response: httpx.Response) -> list[Record]:
