@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from dailyfetch.fetch import process_load
 from dailyfetch.fetch.process_load import ProcessLoad, cpu_allowance
 
 
@@ -30,14 +31,39 @@ def test_cpu_allowance(tmp_path: Path, files: dict[str, str], expected: float) -
     assert cpu_allowance(tmp_path) == pytest.approx(expected)
 
 
-def test_busy_while_computing_not_while_waiting() -> None:
-    """Spinning for a span counts as busy; sleeping for a span does not."""
+def test_busy_while_computing_not_while_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spinning for a span counts as busy, sleeping for a span does not, against the allowance.
+
+    An allowance of 0.2 CPU (as in a small container) keeps the spinning span busy even
+    when a loaded test machine gives this process only part of a CPU meanwhile.
+    """
+    monkeypatch.setattr(process_load, "_allowance", lambda: 0.2)
     load = ProcessLoad(span=0.1)
     assert load.busy()  # until measured
     until = time.process_time() + 0.15
     while time.process_time() < until:
         pass
     assert load.busy()
-    load.busy()  # a new span starts
+    monkeypatch.setattr(process_load, "_allowance", lambda: 1.0)
     time.sleep(0.15)
     assert not load.busy()
+
+
+def test_a_quarter_cpu_is_busy_only_where_a_quarter_cpu_is_all_there_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """About 30% of a CPU: waiting on a machine with a CPU to spare, busy in a 0.25-CPU container."""
+
+    def a_third_busy(load: ProcessLoad) -> bool:
+        load.busy()  # a new span starts
+        for _ in range(2):
+            until = time.process_time() + 0.03
+            while time.process_time() < until:
+                pass
+            time.sleep(0.07)
+        return load.busy()
+
+    monkeypatch.setattr(process_load, "_allowance", lambda: 1.0)
+    assert not a_third_busy(ProcessLoad(span=0.1))
+    monkeypatch.setattr(process_load, "_allowance", lambda: 0.25)
+    assert a_third_busy(ProcessLoad(span=0.1))
