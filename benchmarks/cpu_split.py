@@ -1,9 +1,10 @@
-"""CPU seconds of one W1-shaped run, per process: the loader, PostgreSQL, and the wall time.
+"""CPU seconds of one W1-shaped run, per process (the loader, PostgreSQL), and its wall time by phase.
 
 Answers "where does the time go" for the throughput workload: runs dailyfetch and the
 raw limit, taking turns, against the benchmark's fake API and a fresh scratch database,
 and reads CPU time from ``/proc`` (the loader's from ``getrusage`` of children, the
 PostgreSQL backends' from the postmaster's reaped children plus any still alive).
+The wall time is also split at the first request and the last answer the fake API saw.
 Needs the server on this machine (``--pid-file``). Prints a Markdown table of medians::
 
     .venv/bin/python benchmarks/cpu_split.py [--records 200000] [--runs 3]
@@ -45,24 +46,38 @@ def postgres_cpu(pid_file: Path) -> float:
     return total / ticks
 
 
-def measure(system: System, case: Case, pid_file: Path) -> tuple[float, float, float]:
-    """(wall, loader CPU, PostgreSQL CPU) of one run into a fresh scratch database."""
+ROWS = (
+    "wall",
+    "the loader process",
+    "PostgreSQL",
+    "wall: process start to first request",
+    "wall: first request to last answer",
+    "wall: last answer to exit",
+)
+
+
+def measure(system: System, case: Case, pid_file: Path) -> tuple[float, ...]:
+    """One run into a fresh scratch database: wall, loader CPU, PostgreSQL CPU, then the wall
+    time's three phases as the fake API saw them (its clock is ``time.monotonic()``, shared
+    across processes)."""
     workdir = Path(tempfile.mkdtemp(prefix="dailyfetch-cpu-"))
     try:
         recreate_scratch(case.admin_url)
         argv, env = system.command(case, workdir)
         case.api.reset()
         before_pg, before = postgres_cpu(pid_file), resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
+        started = time.monotonic()
         run_child(argv, env=env)
-        wall = time.perf_counter() - started
+        ended = time.monotonic()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seen = case.api.stats()
         time.sleep(0.3)  # let the backends exit and be reaped
         pg = postgres_cpu(pid_file) - before_pg
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     loader = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, loader, pg
+    first, last = seen["first_at"], seen["last_at"]
+    return ended - started, loader, pg, first - started, last - first, ended - last
 
 
 def main() -> None:
@@ -77,17 +92,17 @@ def main() -> None:
     args = parser.parse_args()
     sizes = {"p0": args.records // 2, "p1": args.records - args.records // 2}
     systems: list[System] = [Dailyfetch("dailyfetch (concurrency 8)", 8), Raw("raw limit", 8)]
-    results: dict[str, list[tuple[float, float, float]]] = {s.name: [] for s in systems}
+    results: dict[str, list[tuple[float, ...]]] = {s.name: [] for s in systems}
     with FakeServer({"datasets": {DAY: sizes}, "page_size": 1000}) as api:
         case = Case(api, args.database_url, DAY, sizes, 1000)
         for _ in range(args.runs):
             for system in systems:
                 results[system.name].append(measure(system, case, args.pid_file))
     recreate_scratch(args.database_url, drop_only=True)
-    print(f"CPU seconds of one run of {args.records:,} records (median of {args.runs})\n")
+    print(f"CPU and wall seconds of one run of {args.records:,} records (median of {args.runs})\n")
     print("| | " + " | ".join(results) + " |")
     print("|---|" + "---:|" * len(results))
-    for index, label in enumerate(("wall", "the loader process", "PostgreSQL")):
+    for index, label in enumerate(ROWS):
         cells = [f"{statistics.median(r[index] for r in runs):.2f}" for runs in results.values()]
         print(f"| {label} | " + " | ".join(cells) + " |")
 
