@@ -82,10 +82,14 @@ def test_requests_queued_past_an_empty_page_are_not_sent(client: httpx.Client) -
     """Once an empty page comes back, the pages queued behind it are dropped unsent: at most the
     requests already in flight go past the end."""
     api = FakeAPI(records_for=lambda d, p: make_records(d, p, 400), page_size=10, delay=0.05).start()
+    fetched, ahead = [], []
     try:
-        fetched = list(pages(api.url, client))
+        for page in pages(api.url, client):
+            fetched.append(page)
+            ahead.append(len(api.requests) - len(fetched))
     finally:
         api.stop()
+    assert max(ahead) > WINDOW, "the second window was never queued: nothing past the end to drop"
     assert sum(len(page.records) for page in fetched) == 400
     past_the_end = len(api.requests) - 41  # 40 pages of records, then the empty one
     assert 0 <= past_the_end <= WINDOW - 1, f"{past_the_end} requests went past the empty page"
