@@ -77,11 +77,10 @@ def later(a: Cursor | None, b: Cursor | None) -> Cursor | None:
     return b if b > a else a  # type: ignore[operator]
 
 
-def batch_max(records: Iterable[dict[str, Any]], field: str) -> Cursor | None:
-    """The largest cursor value among ``records`` (missing and null values are ignored)."""
+def max_cursor(values: Iterable[Any]) -> Cursor | None:
+    """The largest cursor value among a batch's cursor field ``values`` (nulls are ignored)."""
     best: Cursor | None = None
-    for record in records:
-        value = record.get(field)
+    for value in values:
         if value is not None and not isinstance(value, bool):
             best = later(best, parse_cursor(value))
     return best

@@ -10,6 +10,7 @@ from the committed progress.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from itertools import repeat
 from pathlib import Path
@@ -25,9 +26,10 @@ from dailyfetch.config import Config
 from dailyfetch.errors import DatabaseUnavailableError, LoadError, RunInterrupted, SourceError
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.python import fetch_python_pages, load_function
-from dailyfetch.fetch.rest import fetch_rest_pages
+from dailyfetch.fetch.rest import fetch_rest_pages, typed_decoding_applies
+from dailyfetch.fetch.shape import ShapeSlot, TypedRecords, join_records
 from dailyfetch.fetch.source import FetchContext, PageIterator, Record
-from dailyfetch.incremental import batch_max, since_for
+from dailyfetch.incremental import max_cursor, since_for
 from dailyfetch.load import columns as cols
 from dailyfetch.load import locate, shadow, writer
 from dailyfetch.plan import Partition, RunPlan
@@ -106,7 +108,12 @@ class PartitionWorker:
         if claim.progress is not None and claim.progress.get("done"):
             return self._flush([], claim, claim.progress, pages=0, fresh=False, final=True, bad=bad)
         fresh = claim.progress is None
-        buffer: list[Record] = []
+        # Pages decoded typed once the table has its columns (fetch/shape.py); not under
+        # on_bad_record = "skip", which looks at every value of every batch.
+        source = self.config.source
+        slot = ShapeSlot() if typed_decoding_applies(source) and source.on_bad_record == "fail" else None
+        parts: list[Sequence[Record]] = []  # the batch so far, a page's records each
+        count = 0
         bodies: list[bytes] | None = []  # the raw pages behind ``buffer``, while every page has one
         pages, resume = 0, claim.progress or {}
         configured = self.config.destination.batch_size
@@ -116,8 +123,9 @@ class PartitionWorker:
         # slower (W1 6% slower on two CPUs, the GIL passed back and forth between more
         # threads) and held a second batch in memory (+20 MiB); benchmarks/README.md.
         try:
-            for page in self._pages(claim):
-                buffer.extend(page.records)
+            for page in self._pages(claim, slot):
+                parts.append(page.records)
+                count += len(page.records)
                 if page.records and bodies is not None:
                     if page.raw is None:
                         bodies = None
@@ -127,20 +135,32 @@ class PartitionWorker:
                 resume = page.resume
                 self.control.stats.count_page()
                 self.control.observer.page_fetched(claim.key, len(page.records))
-                if len(buffer) >= batch_size and not resume.get("done"):
+                if count >= batch_size and not resume.get("done"):
+                    batch = join_records(parts)
                     rows += self._flush(
-                        buffer, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad, bodies=bodies
+                        batch, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad, bodies=bodies
                     )
-                    buffer, bodies, pages, fresh = [], [], 0, False
+                    self._offer_shape(slot, batch)
+                    parts, count, bodies, pages, fresh = [], 0, [], 0, False
                 self.control.stop.check()
         except RunInterrupted:
-            if buffer or pages:  # commit what has arrived, so the next run starts after it
-                rows += self._flush(buffer, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad)
+            if count or pages:  # commit what has arrived, so the next run starts after it
+                batch = join_records(parts)
+                rows += self._flush(batch, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad)
             raise
         rows += self._flush(
-            buffer, claim, {"done": True}, pages=pages, fresh=fresh, final=True, bad=bad, bodies=bodies
+            join_records(parts),
+            claim,
+            {"done": True},
+            pages=pages,
+            fresh=fresh,
+            final=True,
+            bad=bad,
+            bodies=bodies,
         )
-        extra = {"bad_records": bad.count} if bad.count else {}
+        extra: dict[str, int] = {"bad_records": bad.count} if bad.count else {}
+        if slot is not None:
+            extra["typed_pages"] = slot.typed_pages
         bound.info("partition.done", rows=rows, seconds=round(time.monotonic() - started, 3), **extra)
         return rows
 
@@ -158,7 +178,15 @@ class PartitionWorker:
         log.info("incremental.since", partition=claim.key, since=self.since, cursor=inc.cursor)
         return replace(claim, progress=progress or None)
 
-    def _pages(self, claim: ledger.Claim) -> PageIterator:
+    def _offer_shape(self, slot: ShapeSlot | None, batch: Sequence[Record]) -> None:
+        """After a batch, let the next pages decode typed with the fields it had and its columns' families."""
+        if slot is None or slot.shape is not None or isinstance(batch, TypedRecords) or not batch:
+            return
+        fields = list(cols.observe(batch))
+        families = {n: cols.family(self.columns[n]) if n in self.columns else None for n in fields}
+        slot.offer(fields, families, self.config.source.records)
+
+    def _pages(self, claim: ledger.Claim, slot: ShapeSlot | None = None) -> PageIterator:
         variables = self.plan.variables(Partition(dict(claim.values)))
         source = self.config.source
         extra: dict[str, Any] = {}
@@ -175,6 +203,7 @@ class PartitionWorker:
                 control=self.control,
                 extra_params=extra,
                 window=max(1, source.concurrency // self.share),
+                shape=slot,
             )
         assert source.function is not None
         function = load_function(source.function, self.config_dir)
@@ -188,10 +217,13 @@ class PartitionWorker:
         )
         return fetch_python_pages(function, ctx, claim.progress)
 
-    def _screen(self, buffer: list[Record], bad: BadRecords) -> list[Record]:
+    def _screen(self, buffer: Sequence[Record], bad: BadRecords) -> Sequence[Record]:
         """Drop (``skip``) or reject (``fail``) records that are not objects or lack their key."""
         keys = self.spec.primary_key
-        if set(map(type, buffer)) <= {dict} and not any(
+        if isinstance(buffer, TypedRecords):
+            if buffer.has_values(keys):
+                return buffer  # objects by construction; keys checked column by column
+        elif set(map(type, buffer)) <= {dict} and not any(
             None in map(dict.get, buffer, repeat(key)) for key in keys
         ):
             return buffer  # the common case, checked at C speed
@@ -225,7 +257,7 @@ class PartitionWorker:
         return writer.RawPages(bodies, parts)
 
     def _locate(
-        self, records: list[Record], names: list[str], tags: writer.AppendTags | None
+        self, records: Sequence[Record], names: list[str], tags: writer.AppendTags | None
     ) -> cols.BadValueError | None:
         """Name the record and column PostgreSQL refused (e.g. a bad timestamp in a timestamptz column)."""
         found = locate.locate_bad_record(
@@ -241,7 +273,7 @@ class PartitionWorker:
             hint="fix the source or declare another type in [destination.columns]",
         )
 
-    def _skip_unstorable(self, records: list[Record], bad: BadRecords) -> list[Record]:
+    def _skip_unstorable(self, records: Sequence[Record], bad: BadRecords) -> Sequence[Record]:
         """Under ``skip``, drop records holding a value their column cannot store."""
         while True:
             error = cols.find_bad_value(records, self.columns, self.spec.primary_key)
@@ -250,11 +282,11 @@ class PartitionWorker:
             index = error.index
             bad.add(records[index], str(error))
             log.warning("record.skipped", reason=str(error), job=self.plan.job)
-            records = records[:index] + records[index + 1 :]
+            records = [*records[:index], *records[index + 1 :]]
 
     def _flush(
         self,
-        buffer: list[Record],
+        buffer: Sequence[Record],
         claim: ledger.Claim,
         resume: dict[str, Any],
         *,
@@ -267,9 +299,14 @@ class PartitionWorker:
         spec = self.spec
         records = self._screen(buffer, bad)
         if spec.primary_key:
-            records = writer.dedupe(records, spec.primary_key)
-        values = cols.field_values(records)
-        observed = cols.observe(records, values)
+            latest = records.latest_by_key(spec.primary_key) if isinstance(records, TypedRecords) else None
+            records = latest if latest is not None else writer.dedupe(list(records), spec.primary_key)
+        values: cols.Columns | None
+        if isinstance(records, TypedRecords):
+            values, observed = records.columns(), records.observed()
+        else:
+            values = cols.field_values(records)
+            observed = cols.observe(records, values)
         unready = spec.window_column and self.columns and writer.WINDOW_COLUMN not in self.columns
         if unready or any(
             name not in self.columns for name, types in observed.items() if cols.infer_type(types)
@@ -307,7 +344,7 @@ class PartitionWorker:
                 )
                 inc = self.config.source.incremental
                 if inc is not None:
-                    mark = batch_max(records, inc.cursor)
+                    mark = max_cursor(_field_of(records, inc.cursor))
                     cursor_state.record_pending(self.conn, self.plan.job, claim.key, mark)
                     if final:
                         cursor_state.promote(self.conn, self.plan.job, claim.key, f"run {self.run_id}")
@@ -340,7 +377,7 @@ class PartitionWorker:
             if found is not None and self.config.source.on_bad_record == "skip":
                 bad.add(records[found.index], str(found))
                 log.warning("record.skipped", reason=redact(str(found)), job=self.plan.job)
-                rest = records[: found.index] + records[found.index + 1 :]
+                rest = [*records[: found.index], *records[found.index + 1 :]]
                 return self._flush(rest, claim, resume, pages=pages, fresh=fresh, final=final, bad=bad)
             raise found or LoadError(
                 f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}"
@@ -353,6 +390,13 @@ class PartitionWorker:
         self.control.observer.batch_committed(claim.key, written)
         log.debug("batch.committed", partition=claim.key, rows=written, final=final)
         return written
+
+
+def _field_of(records: Sequence[Record], name: str) -> Sequence[Any]:
+    """Every record's value of field ``name`` (``None`` where it has none)."""
+    if isinstance(records, TypedRecords):
+        return records.column(name) if name in records.shape.attr_of else []
+    return [record.get(name) for record in records]
 
 
 def _pg_message(exc: BaseException) -> str:

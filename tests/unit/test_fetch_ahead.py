@@ -81,7 +81,10 @@ def test_a_busy_consumer_is_not_fetched_further_ahead_than_the_window() -> None:
 def test_requests_queued_past_an_empty_page_are_not_sent(client: httpx.Client) -> None:
     """Once an empty page comes back, the pages queued behind it are dropped unsent: at most the
     requests already in flight go past the end."""
-    api = FakeAPI(records_for=lambda d, p: make_records(d, p, 400), page_size=10, delay=0.05).start()
+    # Made once, not per request: the fake API shares this process, and building 400 records on
+    # every request would make the process look busy, so the second window would never be queued.
+    records = make_records("2026-03-01", "p", 400)
+    api = FakeAPI(records_for=lambda d, p: records, page_size=10, delay=0.05).start()
     fetched, ahead = [], []
     try:
         for page in pages(api.url, client):

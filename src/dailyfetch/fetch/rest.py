@@ -10,23 +10,37 @@ pages after it are discarded and paging continues from the true next offset.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
-from dailyfetch.config import OffsetPagination, PageNumberPagination, SourceConfig
+from dailyfetch.config import (
+    LinkHeaderPagination,
+    NoPagination,
+    OffsetPagination,
+    PageNumberPagination,
+    SourceConfig,
+)
 from dailyfetch.errors import SourceError
 from dailyfetch.fetch import pagination
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.http import RetryPolicy, body_preview, parse_json, send
 from dailyfetch.fetch.process_load import ProcessLoad
+from dailyfetch.fetch.shape import ShapeSlot, TypedRecords
 from dailyfetch.fetch.source import Page, PageIterator, Record
 from dailyfetch.plan import render
 from dailyfetch.redact import mask_url
 
-Fetched = tuple[httpx.Response, Any, list[Record]]
+Fetched = tuple[httpx.Response, Any, Sequence[Record]]
+
+
+def typed_decoding_applies(source: SourceConfig) -> bool:
+    """Whether pages may be decoded typed (:mod:`.shape`): REST pagination that never reads the body."""
+    return isinstance(
+        source.pagination, PageNumberPagination | OffsetPagination | LinkHeaderPagination | NoPagination
+    )
 
 
 def render_request(
@@ -55,10 +69,13 @@ def fetch_rest_pages(
     control: FetchControl | None = None,
     extra_params: dict[str, Any] | None = None,
     window: int | None = None,
+    shape: ShapeSlot | None = None,
 ) -> PageIterator:
     """Yield each page of a REST partition, starting from ``resume`` when given.
 
     ``window`` is how many pages may be fetched ahead (default: ``[source] concurrency``).
+    ``shape``: decode pages with the shape it holds, when it holds one and they fit
+    (ignored where :func:`typed_decoding_applies` is false).
     """
     url, params, headers = render_request(source, variables)
     params.update(extra_params or {})
@@ -66,6 +83,7 @@ def fetch_rest_pages(
     control = control or FetchControl()
     config = source.pagination
     state = resume if resume is not None else pagination.first_state(config)
+    slot = shape if typed_decoding_applies(source) else None
 
     def fetch(page_state: dict[str, Any]) -> Fetched:
         request = pagination.page_request(config, page_state, url, params)
@@ -78,6 +96,10 @@ def fetch_rest_pages(
             policy=policy,
             control=control,
         )
+        if slot is not None and response.content:
+            typed = slot.decode(response.content)
+            if typed is not None:
+                return response, None, typed
         body = parse_json(response)
         return response, body, extract_records(body, source.records, response)
 
@@ -90,7 +112,8 @@ def fetch_rest_pages(
         following = pagination.next_state(config, page_state, response, body, len(records), _last(records))
         if source.max_pages is not None and count >= source.max_pages:
             following = None
-        raw = response.content if records and _is_list_at(body, source.records) else None
+        listed = isinstance(records, TypedRecords) or _is_list_at(body, source.records)
+        raw = response.content if records and listed else None
         yield Page(records, {"done": True} if following is None else following, raw)
         if following is None:
             return
@@ -111,7 +134,7 @@ def _is_list_at(body: Any, path: str | None) -> bool:
     return isinstance(pagination.lookup_path(body, path), list)
 
 
-def _last(records: list[Record]) -> dict[str, Any] | None:
+def _last(records: Sequence[Record]) -> dict[str, Any] | None:
     last = records[-1] if records else None
     return last if isinstance(last, dict) else None
 

@@ -8,7 +8,7 @@ transaction; that is the whole exactly-once mechanism.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -23,7 +23,7 @@ Record = dict[str, Any]
 class Page:
     """Records fetched together, and the state that resumes after them."""
 
-    records: list[Record]
+    records: Sequence[Record]
     resume: dict[str, Any]
     raw: bytes | None = None  # the body the records are the ``records`` list of, when they are
 

@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 from psycopg.adapt import PyFormat
 
+from dailyfetch.fetch.shape import JsonbValues
 from dailyfetch.load.columns import Columns
 
 # Column types whose binary form psycopg writes from the Python value JSON decodes to.
@@ -157,7 +158,7 @@ def copy_batch(
             # Binary jsonb is a version byte and the JSON text. psycopg's bytea dumper
             # writes these bytes as they are; the server reads them with jsonb's own
             # receive function (binary COPY carries no types, only the table's).
-            column = _jsonb_binary(column)
+            column = column if isinstance(column, JsonbValues) else _jsonb_binary(column)
             pg_type = "bytea"
         data.append(column)
         wire_types.append(pg_type)

@@ -1,0 +1,262 @@
+"""Typed decoding: pages whose records have a known shape, decoded into compact rows.
+
+Most APIs send every record with the same fields, each always of the same JSON
+type. Once a partition's batch has given the table its columns, the worker
+describes that shape (:meth:`RecordShape.build`) and hands it to the fetch
+threads through a :class:`ShapeSlot`. They decode each later page with msgspec
+into one small struct per record, not a dict: each scalar is checked against
+the JSON types its column takes as-is (the table in :mod:`dailyfetch.load.columns`)
+and a value bound for a ``json``/``jsonb`` column stays the JSON text it came as,
+so nested objects and arrays are never built as Python objects and dumped again.
+On W1 that is less than half the loader's CPU per page (benchmarks/README.md).
+
+Nothing is coerced. A page the shape does not fit exactly (a new field, a value
+of another JSON type, the records path absent, a body that is not
+JSON) is decoded the general way (orjson, dicts) as if no shape were set, and the
+slot is emptied; the worker sets a new shape after its next batch, at most
+:data:`MAX_MISSES` times per partition. So a source whose records vary costs one
+failed typed decode per batch, three times at most.
+
+:class:`TypedRecords` is a ``Sequence`` of records: indexing or iterating it
+builds the same dicts the general decoding gives (a ``jsonb`` value decoded by
+orjson), so every slow path (errors, skipped records, the staging table) works
+unchanged. The fast paths read it column by column instead. A record may lack
+any of the shape's fields, as in the general path: a field no record of a batch
+has is not one of the batch's columns, and a record without it holds NULL there.
+
+One visible difference: a ``jsonb`` value keeps its source text, so ``1.50`` is
+stored as ``1.50`` where the general path's re-encoding stores ``1.5`` (equal as
+``jsonb``; the raw-page path has always kept the source text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from operator import attrgetter
+from typing import Any, overload
+
+import msgspec
+import orjson
+
+Record = dict[str, Any]
+MAX_MISSES = 3
+_MAX_FIELDS = 256
+
+# Per column family (dailyfetch.load.columns.family): the JSON types it takes as-is.
+_FAMILY_TYPES: dict[str, Any] = {
+    "integer": int | None,
+    "float": int | float | None,
+    "numeric": int | float | str | None,
+    "boolean": bool | None,
+    "text": str | None,
+    "parsed": str | None,
+    "json": msgspec.Raw,  # any JSON value, kept as its text (``null`` included)
+}
+
+
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "integer": (int,),
+    "float": (int, float),
+    "numeric": (int, float, str),
+    "boolean": (bool,),
+    "text": (str,),
+    "parsed": (str,),
+    "json": (dict, list, str, int, float, bool),
+}
+
+
+class JsonbValues(list[bytes | None]):
+    """A ``jsonb`` column's values already in binary form (version byte 1 and the JSON text); ``None`` for null."""
+
+
+class RecordShape:
+    """The fields of a source's records and the JSON types each may hold; decodes pages that fit."""
+
+    def __init__(
+        self, fields: Sequence[str], families: Mapping[str, str | None], path: Sequence[str]
+    ) -> None:
+        self.fields = tuple(fields)
+        self.attrs = tuple(f"f{i}" for i in range(len(self.fields)))
+        self.attr_of = dict(zip(self.fields, self.attrs, strict=True))
+        self.raw = frozenset(n for n in self.fields if families.get(n) == "json")
+        self.families = dict(families)
+        row = msgspec.defstruct(
+            "Row",
+            [
+                (a, _FAMILY_TYPES.get(families.get(n) or "") | msgspec.UnsetType, msgspec.UNSET)
+                for a, n in zip(self.attrs, self.fields, strict=True)
+            ],
+            rename=dict(zip(self.attrs, self.fields, strict=True)),
+            forbid_unknown_fields=True,
+            gc=False,
+        )
+        body: Any = list[row]  # type: ignore[valid-type]
+        for part in reversed(path):  # other keys of the wrapping objects are skipped, not built
+            body = msgspec.defstruct("Body", [("f0", body)], rename={"f0": part}, gc=False)
+        self._depth = len(path)
+        self._decoder = msgspec.json.Decoder(body)
+
+    @classmethod
+    def build(
+        cls, fields: Sequence[str], families: Mapping[str, str | None], path: str | None
+    ) -> RecordShape | None:
+        """The shape of records with exactly ``fields``; ``families[name]`` is the family of the
+        field's column (``None``: no column yet, only nulls seen). ``None`` when typed decoding
+        does not apply (no fields, very many, or a records path that indexes a list)."""
+        parts = path.split(".") if path else []
+        if not 0 < len(fields) <= _MAX_FIELDS or any(p.lstrip("-").isdigit() for p in parts):
+            return None
+        return cls(fields, families, parts)
+
+    def decode(self, content: bytes) -> TypedRecords | None:
+        """The page's records, or ``None`` if the page does not fit the shape exactly."""
+        try:
+            body = self._decoder.decode(content)
+        except msgspec.MsgspecError:
+            return None
+        for _ in range(self._depth):
+            body = body.f0
+        return TypedRecords(self, body)
+
+    def as_dict(self, row: Any) -> Record:
+        """One row as the dict the general decoding gives."""
+        out = {}
+        for name, attr in zip(self.fields, self.attrs, strict=True):
+            value = getattr(row, attr)
+            if value is not _MISSING:
+                out[name] = orjson.loads(bytes(value)) if name in self.raw else value
+        return out
+
+
+class TypedRecords(Sequence[Record]):
+    """Records decoded by a :class:`RecordShape`: one struct each, read column by column."""
+
+    __slots__ = ("_columns", "rows", "shape")
+
+    def __init__(self, shape: RecordShape, rows: list[Any]) -> None:
+        self.shape = shape
+        self.rows = rows
+        self._columns: dict[str, Sequence[Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+    @overload
+    def __getitem__(self, index: slice) -> TypedRecords: ...
+    def __getitem__(self, index: int | slice) -> Record | TypedRecords:
+        if isinstance(index, slice):
+            return TypedRecords(self.shape, self.rows[index])
+        return self.shape.as_dict(self.rows[index])
+
+    def __iter__(self) -> Iterator[Record]:
+        return map(self.shape.as_dict, self.rows)
+
+    def column(self, name: str) -> list[Any]:
+        """The values of field ``name`` as Python values (JSON decoded), ``None`` where a record lacks it."""
+        values = list(map(attrgetter(self.shape.attr_of[name]), self.rows))
+        if _MISSING in values:
+            values = [None if v is _MISSING else v for v in values]
+        if name in self.shape.raw:
+            return [None if v is None else orjson.loads(bytes(v)) for v in values]
+        return values
+
+    def columns(self) -> dict[str, Sequence[Any]]:
+        """The values of each field some record has, ready for COPY: ``None`` where a record lacks
+        the field, ``json`` fields as :class:`JsonbValues`."""
+        if self._columns is None:
+            self._columns = {}
+            for name, attr in zip(self.shape.fields, self.shape.attrs, strict=True):
+                values = list(map(attrgetter(attr), self.rows))
+                if _MISSING in values:
+                    if all(v is _MISSING for v in values):
+                        continue  # no record has it: not one of this batch's columns
+                    values = [None if v is _MISSING else v for v in values]
+                self._columns[name] = _jsonb(values) if name in self.shape.raw else values
+        return self._columns
+
+    def observed(self) -> dict[str, set[type]]:
+        """Per field some record has, the Python types its values may have: what the general path's
+        observation would report at most (the types the field's column takes as-is, and null)."""
+        families = self.shape.families
+        return {
+            name: {*_PYTHON_TYPES.get(families.get(name) or "", ()), type(None)} for name in self.columns()
+        }
+
+    def has_values(self, names: Sequence[str]) -> bool:
+        """Whether every record has a non-null value for each of ``names``."""
+        return all(n in self.shape.attr_of and None not in self.column(n) for n in names)
+
+    def latest_by_key(self, key: Sequence[str]) -> TypedRecords | None:
+        """The last record for each value of ``key`` (fields with scalar values), in first-seen order;
+        ``None`` where that needs the general path (a null or non-scalar key)."""
+        if not key or any(k not in self.shape.attr_of or k in self.shape.raw for k in key):
+            return None
+        getter = attrgetter(*(self.shape.attr_of[k] for k in key))
+        latest: dict[Any, Any] = dict(zip(map(getter, self.rows), self.rows, strict=True))
+        if len(key) == 1:
+            nulls = None in latest or _MISSING in latest
+        else:
+            nulls = any(None in k or _MISSING in k for k in latest)
+        if nulls:
+            return None
+        return self if len(latest) == len(self.rows) else TypedRecords(self.shape, list(latest.values()))
+
+
+def _jsonb(values: list[Any]) -> JsonbValues:
+    if None in values:
+        return JsonbValues(None if v is None or v == _RAW_NULL else b"\x01" + v for v in values)
+    out = JsonbValues(map(b"\x01".__add__, values))
+    if _JSONB_NULL in out:
+        out = JsonbValues(None if v == _JSONB_NULL else v for v in out)
+    return out
+
+
+_JSONB_NULL = b"\x01null"
+_RAW_NULL = msgspec.Raw(b"null")
+_MISSING = msgspec.UNSET  # the value of a field the record lacks
+
+
+def join_records(parts: Sequence[Sequence[Record]]) -> Sequence[Record]:
+    """The records of several pages as one batch: typed if every page was decoded with one shape."""
+    first = parts[0] if parts else None
+    if isinstance(first, TypedRecords) and all(
+        isinstance(p, TypedRecords) and p.shape is first.shape for p in parts
+    ):
+        rows: list[Any] = []
+        for part in parts:
+            rows += part.rows  # type: ignore[attr-defined]
+        return TypedRecords(first.shape, rows)
+    out: list[Record] = []
+    for part in parts:
+        out.extend(part)
+    return out
+
+
+class ShapeSlot:
+    """The shape the fetch threads of one partition decode with; emptied at the first page that does not fit."""
+
+    def __init__(self) -> None:
+        self.shape: RecordShape | None = None
+        self.misses = 0
+        self.typed_pages = 0
+
+    def decode(self, content: bytes) -> TypedRecords | None:
+        """The page's records decoded with the current shape, or ``None`` (no shape, or it does not fit)."""
+        shape = self.shape
+        if shape is None:
+            return None
+        records = shape.decode(content)
+        if records is None:
+            if self.shape is shape:
+                self.shape = None
+                self.misses += 1
+        else:
+            self.typed_pages += 1
+        return records
+
+    def offer(self, fields: Sequence[str], families: Mapping[str, str | None], path: str | None) -> None:
+        """Set a shape for the next pages, unless one is set or too many pages did not fit."""
+        if self.shape is None and self.misses < MAX_MISSES:
+            self.shape = RecordShape.build(fields, families, path)
