@@ -111,7 +111,8 @@ class PartitionWorker:
         # Pages decoded typed once the table has its columns (fetch/shape.py); not under
         # on_bad_record = "skip", which looks at every value of every batch.
         source = self.config.source
-        slot = ShapeSlot() if typed_decoding_applies(source) and source.on_bad_record == "fail" else None
+        typed = typed_decoding_applies(source) and source.on_bad_record == "fail"
+        slot = ShapeSlot(source.records) if typed else None
         parts: list[Sequence[Record]] = []  # the batch so far, a page's records each
         count = 0
         bodies: list[bytes] | None = []  # the raw pages behind ``buffer``, while every page has one
@@ -124,7 +125,9 @@ class PartitionWorker:
         # threads) and held a second batch in memory (+20 MiB); benchmarks/README.md.
         try:
             for page in self._pages(claim, slot):
-                parts.append(page.records)
+                parts.append(
+                    page.records if slot is None else slot.settle(page.records, page.raw, self._describe)
+                )
                 count += len(page.records)
                 if page.records and bodies is not None:
                     if page.raw is None:
@@ -140,7 +143,6 @@ class PartitionWorker:
                     rows += self._flush(
                         batch, claim, resume, pages=pages, fresh=fresh, final=False, bad=bad, bodies=bodies
                     )
-                    self._offer_shape(slot, batch)
                     parts, count, bodies, pages, fresh = [], 0, [], 0, False
                 self.control.stop.check()
         except RunInterrupted:
@@ -178,13 +180,15 @@ class PartitionWorker:
         log.info("incremental.since", partition=claim.key, since=self.since, cursor=inc.cursor)
         return replace(claim, progress=progress or None)
 
-    def _offer_shape(self, slot: ShapeSlot | None, batch: Sequence[Record]) -> None:
-        """After a batch, let the next pages decode typed with the fields it had and its columns' families."""
-        if slot is None or slot.shape is not None or isinstance(batch, TypedRecords) or not batch:
-            return
-        fields = list(cols.observe(batch))
-        families = {n: cols.family(self.columns[n]) if n in self.columns else None for n in fields}
-        slot.offer(fields, families, self.config.source.records)
+    def _describe(self, records: Sequence[Record]) -> tuple[list[str], dict[str, str | None]]:
+        """The fields of ``records`` and the family of each one's column: the table's, else the
+        declared or inferred type the batch will create (``None``: only nulls, no column)."""
+        observed = cols.observe(records)
+        families: dict[str, str | None] = {}
+        for name, types in observed.items():
+            pg_type = self.columns.get(name) or self.spec.declared.get(name) or cols.infer_type(types)
+            families[name] = cols.family(pg_type) if pg_type else None
+        return list(observed), families
 
     def _pages(self, claim: ledger.Claim, slot: ShapeSlot | None = None) -> PageIterator:
         variables = self.plan.variables(Partition(dict(claim.values)))

@@ -185,14 +185,54 @@ def test_pages_of_one_shape_join_typed_and_others_as_dicts() -> None:
     assert join_records([]) == []
 
 
-def test_a_slot_empties_at_a_misfit_and_gives_up_after_max_misses() -> None:
-    slot = ShapeSlot()
-    assert slot.decode(body(RECORDS)) is None  # no shape yet
-    for _ in range(MAX_MISSES):
-        slot.offer(list(FAMILIES), FAMILIES, "items")
-        assert slot.decode(body(RECORDS)) is not None
-        assert slot.decode(body([{**RECORDS[0], "extra": 1}])) is None
-        assert slot.shape is None
-    slot.offer(list(FAMILIES), FAMILIES, "items")
-    assert slot.shape is None
-    assert (slot.misses, slot.typed_pages) == (MAX_MISSES, MAX_MISSES)
+def describe(records: Any) -> tuple[list[str], dict[str, str | None]]:
+    fields = list(dict.fromkeys(k for r in records for k in r))
+    return fields, {k: FAMILIES.get(k, "integer") for k in fields}
+
+
+def test_a_slot_types_the_first_page_again_and_the_pages_after_it() -> None:
+    slot = ShapeSlot("items")
+    assert slot.decode(body(RECORDS)) is None  # no shape yet: the fetch thread decodes the general way
+    first = slot.settle(RECORDS, body(RECORDS), describe)
+    assert isinstance(first, TypedRecords) and list(first) == RECORDS
+    shape = slot.shape
+    fetched_before = slot.settle(RECORDS[1:], body(RECORDS[1:]), lambda r: pytest.fail("no new shape"))
+    assert isinstance(fetched_before, TypedRecords) and fetched_before.shape is shape
+    assert isinstance(slot.decode(body(RECORDS)), TypedRecords)
+    assert slot.typed_pages == 3
+    assert slot.settle(RECORDS, None, describe) == RECORDS  # no raw body: nothing to decode
+
+
+def test_a_slot_takes_a_new_shape_after_a_misfit_at_most_max_misses_times() -> None:
+    slot = ShapeSlot("items")
+    slot.settle(RECORDS, body(RECORDS), describe)
+    for extra in range(MAX_MISSES - 1):
+        misfit = [{**RECORDS[0], f"extra{extra}": 1}]
+        assert slot.decode(body(misfit)) is None and slot.shape is None  # in a fetch thread
+        again = slot.settle(misfit, body(misfit), describe)  # the worker: a shape from this page
+        assert isinstance(again, TypedRecords) and list(again) == misfit
+        assert isinstance(slot.decode(body(RECORDS)), TypedRecords)  # records may lack the new field
+    assert slot.misses == MAX_MISSES - 1
+    misfit = [{**RECORDS[0], "another": 1}]
+    assert slot.decode(body(misfit)) is None and slot.misses == MAX_MISSES
+    assert slot.settle(misfit, body(misfit), lambda r: pytest.fail("no more shapes")) == misfit
+    assert slot.decode(body(RECORDS)) is None  # the general way from now on
+
+
+def test_records_that_cannot_be_typed_stop_the_slot_at_once() -> None:
+    slot = ShapeSlot("pages.0.items")  # a path that indexes a list
+    assert slot.settle(RECORDS, body(RECORDS), describe) == RECORDS
+    assert slot.shape is None and slot.misses == MAX_MISSES
+
+
+@pytest.mark.parametrize("name", ['x"; DROP TABLE y; --', "back\\slash", "tab\there"])
+def test_names_msgspec_cannot_match_are_left_to_the_general_decoding(name: str) -> None:
+    assert RecordShape.build([name], {name: "text"}, "items") is None
+    assert RecordShape.build(["id"], {"id": "text"}, f"data.{name}") is None
+
+
+def test_a_page_of_other_things_than_objects_sets_no_shape() -> None:
+    slot = ShapeSlot("items")
+    page: list[Any] = [RECORDS[0], "a string"]
+    assert slot.settle(page, orjson.dumps({"items": page}), describe) is page
+    assert slot.shape is None and slot.misses == 1

@@ -31,7 +31,8 @@ stored as ``1.50`` where the general path's re-encoding stores ``1.5`` (equal as
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import Any, overload
 
@@ -102,9 +103,12 @@ class RecordShape:
     ) -> RecordShape | None:
         """The shape of records with exactly ``fields``; ``families[name]`` is the family of the
         field's column (``None``: no column yet, only nulls seen). ``None`` when typed decoding
-        does not apply (no fields, very many, or a records path that indexes a list)."""
+        does not apply (no fields, very many, a records path that indexes a list, or a name
+        msgspec cannot match: one with a backslash, a double quote or a control character)."""
         parts = path.split(".") if path else []
         if not 0 < len(fields) <= _MAX_FIELDS or any(p.lstrip("-").isdigit() for p in parts):
+            return None
+        if any(_UNMATCHABLE.search(name) for name in [*fields, *parts]):
             return None
         return cls(fields, families, parts)
 
@@ -214,6 +218,7 @@ def _jsonb(values: list[Any]) -> JsonbValues:
 
 
 _JSONB_NULL = b"\x01null"
+_UNMATCHABLE = re.compile(r'[\\"\x00-\x1f]')
 _RAW_NULL = msgspec.Raw(b"null")
 _MISSING = msgspec.UNSET  # the value of a field the record lacks
 
@@ -235,9 +240,17 @@ def join_records(parts: Sequence[Sequence[Record]]) -> Sequence[Record]:
 
 
 class ShapeSlot:
-    """The shape the fetch threads of one partition decode with; emptied at the first page that does not fit."""
+    """The shape one partition's pages are decoded with, by its fetch threads and by its worker.
 
-    def __init__(self) -> None:
+    The first page is decoded the general way; the worker then describes its records
+    (:meth:`settle`) and decodes that page again with the new shape, as it does every page
+    that arrives decoded the general way while a shape is set (fetched before it was). A page
+    that does not fit empties the slot, and the next page the general way decoded sets a new
+    shape: at most :data:`MAX_MISSES` misses a partition, then pages are decoded the general way.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
         self.shape: RecordShape | None = None
         self.misses = 0
         self.typed_pages = 0
@@ -249,14 +262,32 @@ class ShapeSlot:
             return None
         records = shape.decode(content)
         if records is None:
-            if self.shape is shape:
-                self.shape = None
-                self.misses += 1
+            self._miss(shape)
         else:
             self.typed_pages += 1
         return records
 
-    def offer(self, fields: Sequence[str], families: Mapping[str, str | None], path: str | None) -> None:
-        """Set a shape for the next pages, unless one is set or too many pages did not fit."""
+    def settle(
+        self,
+        records: Sequence[Record],
+        raw: bytes | None,
+        describe: Callable[[Sequence[Record]], tuple[list[str], dict[str, str | None]]],
+    ) -> Sequence[Record]:
+        """A page's records, typed if they can be: ``records`` were decoded the general way from
+        ``raw``; ``describe`` gives their fields and each one's column family for a new shape."""
+        if isinstance(records, TypedRecords) or not records or raw is None:
+            return records
         if self.shape is None and self.misses < MAX_MISSES:
-            self.shape = RecordShape.build(fields, families, path)
+            if set(map(type, records)) != {dict}:  # not all objects: the general path judges them
+                self.misses += 1
+                return records
+            fields, families = describe(records)
+            self.shape = RecordShape.build(fields, families, self.path)
+            if self.shape is None:
+                self.misses = MAX_MISSES  # this source's records cannot be typed
+        return self.decode(raw) or records
+
+    def _miss(self, shape: RecordShape) -> None:
+        if self.shape is shape:  # not already replaced by another thread's miss
+            self.shape = None
+            self.misses += 1

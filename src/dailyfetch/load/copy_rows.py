@@ -16,8 +16,9 @@ It is used only where its result cannot differ from the set-based path's:
 Anything PostgreSQL or the binary encoders refuse (a key already present, an
 integer out of range, a NUL in a string) rolls back to a savepoint, and the batch
 goes the set-based way, which names the bad row exactly as before. A ``jsonb``
-column's numbers are re-encoded from Python values: ``1.50`` is stored as ``1.5``
-and decimals beyond a double's precision are rounded, as in the staging path.
+column's values from typed pages (:class:`dailyfetch.fetch.shape.JsonbValues`) are the
+source's own JSON text; others are re-encoded from Python values: ``1.50`` is stored
+as ``1.5`` and decimals beyond a double's precision are rounded, as in the staging path.
 """
 
 from __future__ import annotations
