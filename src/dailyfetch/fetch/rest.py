@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from dailyfetch.config import (
+    CursorPagination,
     LinkHeaderPagination,
     NoPagination,
     OffsetPagination,
@@ -103,13 +104,15 @@ def fetch_rest_pages(
         body = parse_json(response)
         return response, body, extract_records(body, source.records, response)
 
+    by_last = isinstance(config, CursorPagination) and config.from_last_record is not None
     ahead = source.concurrency if window is None else window
     if ahead > 1 and isinstance(config, PageNumberPagination | OffsetPagination):
         pages: Iterator[tuple[dict[str, Any], Fetched]] = _ahead(fetch, config, state, ahead)
     else:
         pages = _one_by_one(fetch, config, state)
     for count, (page_state, (response, body, records)) in enumerate(pages, start=1):
-        following = pagination.next_state(config, page_state, response, body, len(records), _last(records))
+        last = _last(records) if by_last else None  # built on demand from a typed page
+        following = pagination.next_state(config, page_state, response, body, len(records), last)
         if source.max_pages is not None and count >= source.max_pages:
             following = None
         listed = isinstance(records, TypedRecords) or _is_list_at(body, source.records)

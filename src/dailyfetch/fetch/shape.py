@@ -81,21 +81,22 @@ class RecordShape:
         self.attr_of = dict(zip(self.fields, self.attrs, strict=True))
         self.raw = frozenset(n for n in self.fields if families.get(n) == "json")
         self.families = dict(families)
-        row = msgspec.defstruct(
-            "Row",
-            [
-                (a, _FAMILY_TYPES.get(families.get(n) or "") | msgspec.UnsetType, msgspec.UNSET)
-                for a, n in zip(self.attrs, self.fields, strict=True)
-            ],
-            rename=dict(zip(self.attrs, self.fields, strict=True)),
-            forbid_unknown_fields=True,
-            gc=False,
+        types = [_FAMILY_TYPES.get(families.get(n) or "") for n in self.fields]
+        # Two decoders: records with every field (most pages: no value to look for), and
+        # records that may lack some (a lacking field reads as UNSET), tried second.
+        self._complete = self._decoder([(a, t) for a, t in zip(self.attrs, types, strict=True)], path)
+        self._sparse = self._decoder(
+            [(a, t | msgspec.UnsetType, msgspec.UNSET) for a, t in zip(self.attrs, types, strict=True)], path
         )
+        self._depth = len(path)
+
+    def _decoder(self, fields: list[Any], path: Sequence[str]) -> msgspec.json.Decoder[Any]:
+        rename = dict(zip(self.attrs, self.fields, strict=True))
+        row = msgspec.defstruct("Row", fields, rename=rename, forbid_unknown_fields=True, gc=False)
         body: Any = list[row]  # type: ignore[valid-type]
         for part in reversed(path):  # other keys of the wrapping objects are skipped, not built
             body = msgspec.defstruct("Body", [("f0", body)], rename={"f0": part}, gc=False)
-        self._depth = len(path)
-        self._decoder = msgspec.json.Decoder(body)
+        return msgspec.json.Decoder(body)
 
     @classmethod
     def build(
@@ -114,13 +115,20 @@ class RecordShape:
 
     def decode(self, content: bytes) -> TypedRecords | None:
         """The page's records, or ``None`` if the page does not fit the shape exactly."""
+        complete = True
         try:
-            body = self._decoder.decode(content)
+            body = self._complete.decode(content)
+        except msgspec.ValidationError:
+            complete = False  # perhaps a record lacks a field
+            try:
+                body = self._sparse.decode(content)
+            except msgspec.MsgspecError:
+                return None
         except msgspec.MsgspecError:
             return None
         for _ in range(self._depth):
             body = body.f0
-        return TypedRecords(self, body)
+        return TypedRecords(self, body, complete=complete)
 
     def as_dict(self, row: Any) -> Record:
         """One row as the dict the general decoding gives."""
@@ -135,11 +143,12 @@ class RecordShape:
 class TypedRecords(Sequence[Record]):
     """Records decoded by a :class:`RecordShape`: one struct each, read column by column."""
 
-    __slots__ = ("_columns", "rows", "shape")
+    __slots__ = ("_columns", "complete", "rows", "shape")
 
-    def __init__(self, shape: RecordShape, rows: list[Any]) -> None:
+    def __init__(self, shape: RecordShape, rows: list[Any], *, complete: bool = False) -> None:
         self.shape = shape
         self.rows = rows
+        self.complete = complete  # every record has every field: no UNSET to look for
         self._columns: dict[str, Sequence[Any]] | None = None
 
     def __len__(self) -> int:
@@ -151,7 +160,7 @@ class TypedRecords(Sequence[Record]):
     def __getitem__(self, index: slice) -> TypedRecords: ...
     def __getitem__(self, index: int | slice) -> Record | TypedRecords:
         if isinstance(index, slice):
-            return TypedRecords(self.shape, self.rows[index])
+            return TypedRecords(self.shape, self.rows[index], complete=self.complete)
         return self.shape.as_dict(self.rows[index])
 
     def __iter__(self) -> Iterator[Record]:
@@ -160,7 +169,7 @@ class TypedRecords(Sequence[Record]):
     def column(self, name: str) -> list[Any]:
         """The values of field ``name`` as Python values (JSON decoded), ``None`` where a record lacks it."""
         values = list(map(attrgetter(self.shape.attr_of[name]), self.rows))
-        if _MISSING in values:
+        if not self.complete and _MISSING in values:
             values = [None if v is _MISSING else v for v in values]
         if name in self.shape.raw:
             return [None if v is None else orjson.loads(bytes(v)) for v in values]
@@ -173,7 +182,7 @@ class TypedRecords(Sequence[Record]):
             self._columns = {}
             for name, attr in zip(self.shape.fields, self.shape.attrs, strict=True):
                 values = list(map(attrgetter(attr), self.rows))
-                if _MISSING in values:
+                if not self.complete and _MISSING in values:
                     if all(v is _MISSING for v in values):
                         continue  # no record has it: not one of this batch's columns
                     values = [None if v is _MISSING else v for v in values]
@@ -190,22 +199,22 @@ class TypedRecords(Sequence[Record]):
 
     def has_values(self, names: Sequence[str]) -> bool:
         """Whether every record has a non-null value for each of ``names``."""
-        return all(n in self.shape.attr_of and None not in self.column(n) for n in names)
+        columns = self.columns()
+        return all(n in columns and None not in columns[n] for n in names)
 
     def latest_by_key(self, key: Sequence[str]) -> TypedRecords | None:
         """The last record for each value of ``key`` (fields with scalar values), in first-seen order;
         ``None`` where that needs the general path (a null or non-scalar key)."""
-        if not key or any(k not in self.shape.attr_of or k in self.shape.raw for k in key):
+        columns = self.columns()
+        if not key or any(k not in columns or k in self.shape.raw for k in key):
             return None
-        getter = attrgetter(*(self.shape.attr_of[k] for k in key))
-        latest: dict[Any, Any] = dict(zip(map(getter, self.rows), self.rows, strict=True))
-        if len(key) == 1:
-            nulls = None in latest or _MISSING in latest
-        else:
-            nulls = any(None in k or _MISSING in k for k in latest)
-        if nulls:
+        values = columns[key[0]] if len(key) == 1 else list(zip(*(columns[k] for k in key), strict=True))
+        latest: dict[Any, Any] = dict(zip(values, self.rows, strict=True))
+        if None in latest if len(key) == 1 else any(None in k for k in latest):
             return None
-        return self if len(latest) == len(self.rows) else TypedRecords(self.shape, list(latest.values()))
+        if len(latest) == len(self.rows):
+            return self
+        return TypedRecords(self.shape, list(latest.values()), complete=self.complete)
 
 
 def _jsonb(values: list[Any]) -> JsonbValues:
@@ -232,7 +241,7 @@ def join_records(parts: Sequence[Sequence[Record]]) -> Sequence[Record]:
         rows: list[Any] = []
         for part in parts:
             rows += part.rows  # type: ignore[attr-defined]
-        return TypedRecords(first.shape, rows)
+        return TypedRecords(first.shape, rows, complete=all(p.complete for p in parts))  # type: ignore[attr-defined]
     out: list[Record] = []
     for part in parts:
         out.extend(part)
