@@ -1,6 +1,6 @@
-"""CPU seconds of one W1-shaped run, per process (the loader, PostgreSQL), and its wall time by phase.
+"""CPU seconds of one run (W1's shape by default), per process (the loader, PostgreSQL), and its wall time by phase.
 
-Answers "where does the time go" for the throughput workload: runs dailyfetch and the
+Answers "where does the time go" (W1, or W2 with ``--page-size 100 --delay 0.05``): runs dailyfetch and the
 raw limit, taking turns, against the benchmark's fake API and a fresh scratch database,
 and reads CPU time from ``/proc`` (the loader's from ``getrusage`` of children, the
 PostgreSQL backends' from the postmaster's reaped children plus any still alive).
@@ -8,6 +8,7 @@ The wall time is also split at the first request and the last answer the fake AP
 Needs the server on this machine (``--pid-file``). Prints a Markdown table of medians::
 
     .venv/bin/python benchmarks/cpu_split.py [--records 200000] [--runs 3]
+    .venv/bin/python benchmarks/cpu_split.py --records 60000 --page-size 100 --delay 0.05   # W2
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--records", type=int, default=200_000, help="records in all, over 2 partitions")
     parser.add_argument("--runs", type=int, default=3, help="runs per system; medians are shown")
+    parser.add_argument("--page-size", type=int, default=1000, help="records a page (W2's shape: 100)")
+    parser.add_argument(
+        "--delay", type=float, default=0.0, help="seconds of latency on every answer (W2: 0.05)"
+    )
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument(
         "--pid-file", type=Path, default=Path("/var/run/postgresql/15-main.pid"),
@@ -93,13 +98,14 @@ def main() -> None:
     sizes = {"p0": args.records // 2, "p1": args.records - args.records // 2}
     systems: list[System] = [Dailyfetch("dailyfetch (concurrency 8)", 8), Raw("raw limit", 8)]
     results: dict[str, list[tuple[float, ...]]] = {s.name: [] for s in systems}
-    with FakeServer({"datasets": {DAY: sizes}, "page_size": 1000}) as api:
-        case = Case(api, args.database_url, DAY, sizes, 1000)
+    with FakeServer({"datasets": {DAY: sizes}, "page_size": args.page_size, "delay": args.delay}) as api:
+        case = Case(api, args.database_url, DAY, sizes, args.page_size)
         for _ in range(args.runs):
             for system in systems:
                 results[system.name].append(measure(system, case, args.pid_file))
     recreate_scratch(args.database_url, drop_only=True)
-    print(f"CPU and wall seconds of one run of {args.records:,} records (median of {args.runs})\n")
+    shape = f"{args.page_size:,} a page" + (f", {args.delay * 1000:g} ms latency" if args.delay else "")
+    print(f"CPU and wall seconds of one run of {args.records:,} records, {shape} (median of {args.runs})\n")
     print("| | " + " | ".join(results) + " |")
     print("|---|" + "---:|" * len(results))
     for index, label in enumerate(ROWS):
