@@ -181,14 +181,7 @@ class PartitionWorker:
         return replace(claim, progress=progress or None)
 
     def _describe(self, records: Sequence[Record]) -> tuple[list[str], dict[str, str | None]]:
-        """The fields of ``records`` and the family of each one's column: the table's, else the
-        declared or inferred type the batch will create (``None``: only nulls, no column)."""
-        observed = cols.observe(records)
-        families: dict[str, str | None] = {}
-        for name, types in observed.items():
-            pg_type = self.columns.get(name) or self.spec.declared.get(name) or cols.infer_type(types)
-            families[name] = cols.family(pg_type) if pg_type else None
-        return list(observed), families
+        return cols.describe(records, self.columns, self.spec.declared)
 
     def _pages(self, claim: ledger.Claim, slot: ShapeSlot | None = None) -> PageIterator:
         variables = self.plan.variables(Partition(dict(claim.values)))

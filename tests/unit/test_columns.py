@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dailyfetch.errors import LoadError, SourceError
+from dailyfetch.load import columns as cols
 from dailyfetch.load.columns import family, field_values, find_bad_value, incompatible, infer_type, observe
 from dailyfetch.load.writer import dedupe
 
@@ -260,3 +261,17 @@ def test_inferred_type_accepts_what_it_was_inferred_from(values: list[Any]) -> N
         assert incompatible(inferred, types) == set()
         records = [{"v": value} for value in values]
         assert find_bad_value(records, {"v": inferred}, []) is None
+
+
+def test_describe_gives_each_field_the_family_its_column_has_or_will_have() -> None:
+    records = [{"a": 1, "b": "x", "c": None, "d": 1.5, "e": "2026-01-01T00:00:00Z", "f": {"k": 1}}]
+    fields, families = cols.describe(records, {"a": "double precision"}, {"e": "timestamptz"})
+    assert fields == ["a", "b", "c", "d", "e", "f"]
+    assert families == {
+        "a": "float",  # the table's column wins over the int seen
+        "b": "text",
+        "c": None,  # only nulls: no column yet
+        "d": "float",
+        "e": "parsed",  # declared
+        "f": "json",
+    }

@@ -22,7 +22,7 @@ and the row's key: nothing is silently dropped or converted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
@@ -139,6 +139,19 @@ def observe(records: Sequence[dict[str, Any]], values: Columns | None = None) ->
 
 
 _MANY_FIELDS = 256  # beyond this, column by column would cost fields x records lookups
+
+
+def describe(
+    records: Sequence[dict[str, Any]], columns: Mapping[str, str], declared: Mapping[str, str]
+) -> tuple[list[str], dict[str, str | None]]:
+    """The fields of ``records`` and the family of each one's column: the table's (``columns``),
+    else the declared or inferred type a batch of them creates (``None``: only nulls, no column)."""
+    observed = observe(records)
+    families: dict[str, str | None] = {}
+    for name, types in observed.items():
+        pg_type = columns.get(name) or declared.get(name) or infer_type(types)
+        families[name] = family(pg_type) if pg_type else None
+    return list(observed), families
 
 
 def incompatible(pg_type: str, types: set[type]) -> set[type]:
