@@ -9,7 +9,9 @@ import httpx
 import pytest
 
 from dailyfetch.config import SourceConfig
+from dailyfetch.fetch import process_load
 from dailyfetch.fetch.control import FetchControl
+from dailyfetch.fetch.process_load import ProcessLoad
 from dailyfetch.fetch.rest import fetch_rest_pages
 from dailyfetch.fetch.source import Page
 from support.fakeapi import FakeAPI, make_records
@@ -53,12 +55,18 @@ def test_requests_keep_going_while_a_waiting_consumer_is_busy(client: httpx.Clie
     assert sent_meanwhile >= WINDOW // 2, f"{sent_meanwhile} requests started while the consumer was busy"
 
 
-def test_a_busy_consumer_is_not_fetched_further_ahead_than_the_window() -> None:
+def test_a_busy_consumer_is_not_fetched_further_ahead_than_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A CPU-bound run: pages wait for the consumer, and no more than the window are requested ahead.
 
     The pages come from an in-process transport that answers at once, and the consumer
-    computes for 20 ms a page, so the process is busy from the first page on.
+    computes for 20 ms a page, so the process is busy from the first page on. The CPU it may
+    use is set to a quarter (as on a 256-unit Fargate task): on a machine where other
+    processes take the CPUs (tests in parallel), a computing process can get less than half
+    of one, which would read as waiting.
     """
+    monkeypatch.setattr(process_load, "_allowance", lambda: 0.25)
     requested: list[int] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -78,11 +86,15 @@ def test_a_busy_consumer_is_not_fetched_further_ahead_than_the_window() -> None:
     assert max(ahead) <= WINDOW, f"up to {max(ahead)} pages were requested ahead of the consumer"
 
 
-def test_requests_queued_past_an_empty_page_are_not_sent(client: httpx.Client) -> None:
+def test_requests_queued_past_an_empty_page_are_not_sent(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Once an empty page comes back, the pages queued behind it are dropped unsent: at most the
     requests already in flight go past the end."""
-    # Made once, not per request: the fake API shares this process, and building 400 records on
-    # every request would make the process look busy, so the second window would never be queued.
+    # The process counts as waiting throughout, so the second window is always queued: in a
+    # test worker, other tests' leftover threads and this in-process fake API can make it look
+    # busy (the signal itself is tested above and in test_process_load.py).
+    monkeypatch.setattr(ProcessLoad, "busy", lambda self: False)
     records = make_records("2026-03-01", "p", 400)
     api = FakeAPI(records_for=lambda d, p: records, page_size=10, delay=0.05).start()
     fetched, ahead = [], []
