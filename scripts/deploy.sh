@@ -64,8 +64,15 @@ tf init "${INIT_ARGS[@]}"
 APPLY_ARGS=(-input=false)
 [ "${AUTO_APPROVE:-0}" = 1 ] && APPLY_ARGS+=(-auto-approve)
 
-# 4. First deploy: the repository must exist before the first push.
-if ! tf state list 2>/dev/null | grep -qx 'aws_ecr_repository.this'; then
+# 4. First deploy: the repository must exist before the first push. No state yet means a
+# first deploy; a state that cannot be read is an error, not a reason to start over.
+if ! STATE=$(tf state list 2>&1); then
+  case "$STATE" in
+    *"No state file was found"*) STATE="" ;;
+    *) die "cannot read the Terraform state in $INFRA: $(printf '%s' "$STATE" | grep -v '^[[:space:]]*$' | head -n 3 | tr '\n' ' ')" ;;
+  esac
+fi
+if ! grep -qx 'aws_ecr_repository.this' <<<"$STATE"; then
   say "first deploy: creating the ECR repository on its own"
   tf apply "${APPLY_ARGS[@]}" -target=aws_ecr_repository.this -target=aws_ecr_lifecycle_policy.this
 fi

@@ -120,3 +120,43 @@ def test_first_deploy_creates_the_repository_pushes_then_applies(
         assert "first deploy" not in again.stdout
         assert "is already in ECR; not rebuilding" in again.stdout
         assert docker_log.read_text().splitlines() == calls
+
+
+def test_a_state_that_cannot_be_read_stops_the_deploy_instead_of_starting_over(
+    terraform: str, stub_path: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Only a missing state means a first deploy; when `terraform state list` fails otherwise (a
+    remote state out of reach, say), the deploy stops with Terraform's message."""
+    from conftest import copy_infra, moto_env
+
+    path, docker_log = stub_path
+    wrapper = Path(path.split(":")[0]) / "terraform"
+    wrapper.unlink()  # the real terraform, but `state list` fails as an unreachable backend would
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *"state list"*) echo "Error: Failed to load state: RequestError: send request failed" >&2;'
+        f' exit 1;; esac\nexec {terraform} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    workdir = tmp_path / "infra"
+    copy_infra(workdir)
+    env = {
+        **moto_env("http://127.0.0.1:9"),  # nothing listens: the deploy must stop before any AWS call
+        "PATH": path,
+        "DOCKER_LOG": str(docker_log),
+        "INFRA_DIR": str(workdir),
+        "CONFIG": "examples/earthquakes.toml",
+        "IMAGE_TAG": "test-1",
+        "AUTO_APPROVE": "1",
+    }
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(
+        ["bash", "scripts/deploy.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (
+        f"deploy: error: cannot read the Terraform state in {workdir}: Error: Failed to load state"
+        in done.stderr
+    )
+    assert "first deploy" not in done.stdout
+    assert not docker_log.exists()
