@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 import pytest
 
 from dailyfetch.config import SourceConfig
-from dailyfetch.fetch import process_load
+from dailyfetch.fetch import process_load, rest
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.process_load import ProcessLoad
 from dailyfetch.fetch.rest import fetch_rest_pages
@@ -91,23 +93,28 @@ def test_requests_queued_past_an_empty_page_are_not_sent(
 ) -> None:
     """Once an empty page comes back, the pages queued behind it are dropped unsent: at most the
     requests already in flight go past the end."""
-    # The process counts as waiting throughout, so the second window is always queued: in a
-    # test worker, other tests' leftover threads and this in-process fake API can make it look
-    # busy (the signal itself is tested above and in test_process_load.py).
+    # The process counts as waiting throughout, so a second window is queued behind the first
+    # (the signal itself is tested above and in test_process_load.py); every page queued is counted.
     monkeypatch.setattr(ProcessLoad, "busy", lambda self: False)
+    queued: list[object] = []
+
+    class CountingPool(ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            queued.append(args)
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(rest, "ThreadPoolExecutor", CountingPool)
     records = make_records("2026-03-01", "p", 400)
     api = FakeAPI(records_for=lambda d, p: records, page_size=10, delay=0.05).start()
-    fetched, ahead = [], []
     try:
-        for page in pages(api.url, client):
-            fetched.append(page)
-            ahead.append(len(api.requests) - len(fetched))
+        fetched = list(pages(api.url, client))
     finally:
         api.stop()
-    assert max(ahead) > WINDOW, "the second window was never queued: nothing past the end to drop"
     assert sum(len(page.records) for page in fetched) == 400
     past_the_end = len(api.requests) - 41  # 40 pages of records, then the empty one
     assert 0 <= past_the_end <= WINDOW - 1, f"{past_the_end} requests went past the empty page"
+    assert len(queued) >= 41 + WINDOW, f"only {len(queued)} pages were queued: nothing past the end to drop"
+    assert len(queued) > len(api.requests)  # pages queued past the end, never sent
 
 
 def test_an_empty_page_seen_before_a_restart_does_not_hide_pages_after_it() -> None:
