@@ -108,14 +108,14 @@ class PartitionWorker:
         if claim.progress is not None and claim.progress.get("done"):
             return self._flush([], claim, claim.progress, pages=0, fresh=False, final=True, bad=bad)
         fresh = claim.progress is None
-        # Pages decoded typed once the table has its columns (fetch/shape.py); not under
+        # Pages decoded typed from the first page's shape on (fetch/shape.py); not under
         # on_bad_record = "skip", which looks at every value of every batch.
         source = self.config.source
         typed = typed_decoding_applies(source) and source.on_bad_record == "fail"
         slot = ShapeSlot(source.records) if typed else None
         parts: list[Sequence[Record]] = []  # the batch so far, a page's records each
         count = 0
-        bodies: list[bytes] | None = []  # the raw pages behind ``buffer``, while every page has one
+        bodies: list[bytes] | None = []  # the raw pages behind ``parts``, while every page has one
         pages, resume = 0, claim.progress or {}
         configured = self.config.destination.batch_size
         batch_size = max(min(configured, 500), configured // self.share)

@@ -39,29 +39,43 @@ def stub_path(tmp_path: Path) -> tuple[str, Path]:
     return f"{bin_dir}:/usr/bin:/bin", tmp_path / "docker.log"
 
 
+def deploy_env(endpoint: str, stub: tuple[str, Path], workdir: Path) -> dict[str, str]:
+    """The environment deploy.sh runs in: AWS at ``endpoint``, the stub PATH, tag test-1, no prompts."""
+    from conftest import moto_env
+
+    path, docker_log = stub
+    env = {
+        **moto_env(endpoint),
+        "PATH": path,
+        "DOCKER_LOG": str(docker_log),
+        "INFRA_DIR": str(workdir),
+        "CONFIG": "examples/earthquakes.toml",
+        "IMAGE_TAG": "test-1",
+        "AUTO_APPROVE": "1",
+    }
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def deploy(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """One run of scripts/deploy.sh from the repository root."""
+    return subprocess.run(
+        ["bash", "scripts/deploy.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
 def test_first_deploy_creates_the_repository_pushes_then_applies(
     terraform: str, stub_path: tuple[str, Path], tmp_path: Path
 ) -> None:
     """deploy.sh creates the ECR repository first, builds and pushes <repo>:<tag>, then applies a task definition running that tag."""
-    from conftest import copy_infra, moto_env, moto_server
+    from conftest import copy_infra, moto_server
 
-    path, docker_log = stub_path
+    _, docker_log = stub_path
     workdir = tmp_path / "infra"
     copy_infra(workdir)
     with moto_server() as endpoint:
-        env = {
-            **moto_env(endpoint),
-            "PATH": path,
-            "DOCKER_LOG": str(docker_log),
-            "INFRA_DIR": str(workdir),
-            "CONFIG": "examples/earthquakes.toml",
-            "IMAGE_TAG": "test-1",
-            "AUTO_APPROVE": "1",
-        }
-        env.pop("PYTHONPATH", None)
-        done = subprocess.run(
-            ["bash", "scripts/deploy.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
-        )
+        env = deploy_env(endpoint, stub_path, workdir)
+        done = deploy(env)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         assert "first deploy: creating the ECR repository on its own" in done.stdout
 
@@ -113,9 +127,7 @@ def test_first_deploy_creates_the_repository_pushes_then_applies(
             imageManifest=json.dumps(manifest),
             imageTag="test-1",
         )
-        again = subprocess.run(
-            ["bash", "scripts/deploy.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
-        )
+        again = deploy(env)
         assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
         assert "first deploy" not in again.stdout
         assert "is already in ECR; not rebuilding" in again.stdout
@@ -127,7 +139,7 @@ def test_a_state_that_cannot_be_read_stops_the_deploy_instead_of_starting_over(
 ) -> None:
     """Only a missing state means a first deploy; when `terraform state list` fails otherwise (a
     remote state out of reach, say), the deploy stops with Terraform's message."""
-    from conftest import copy_infra, moto_env
+    from conftest import copy_infra
 
     path, docker_log = stub_path
     wrapper = Path(path.split(":")[0]) / "terraform"
@@ -140,19 +152,8 @@ def test_a_state_that_cannot_be_read_stops_the_deploy_instead_of_starting_over(
     wrapper.chmod(0o755)
     workdir = tmp_path / "infra"
     copy_infra(workdir)
-    env = {
-        **moto_env("http://127.0.0.1:9"),  # nothing listens: the deploy must stop before any AWS call
-        "PATH": path,
-        "DOCKER_LOG": str(docker_log),
-        "INFRA_DIR": str(workdir),
-        "CONFIG": "examples/earthquakes.toml",
-        "IMAGE_TAG": "test-1",
-        "AUTO_APPROVE": "1",
-    }
-    env.pop("PYTHONPATH", None)
-    done = subprocess.run(
-        ["bash", "scripts/deploy.sh"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
+    # Nothing listens at that endpoint: the deploy must stop before any AWS call.
+    done = deploy(deploy_env("http://127.0.0.1:9", stub_path, workdir))
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert (
         f"deploy: error: cannot read the Terraform state in {workdir}: Error: Failed to load state"

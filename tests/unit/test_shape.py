@@ -9,13 +9,13 @@ import pytest
 
 from dailyfetch.fetch.shape import (
     MAX_MISSES,
-    JsonbValues,
     RecordShape,
     ShapeSlot,
     TypedRecords,
     join_records,
 )
 from dailyfetch.load import writer
+from dailyfetch.load.columns import JsonbValues
 
 FAMILIES: dict[str, str | None] = {
     "id": "text",

@@ -1,11 +1,12 @@
 """Typed decoding: pages whose records have a known shape, decoded into compact rows.
 
 Most APIs send every record with the same fields, each always of the same JSON
-type. Once a partition's batch has given the table its columns, the worker
-describes that shape (:meth:`RecordShape.build`) and hands it to the fetch
-threads through a :class:`ShapeSlot`. They decode each later page with msgspec
-into one small struct per record, not a dict: each scalar is checked against
-the JSON types its column takes as-is (the table in :mod:`dailyfetch.load.columns`)
+type. The worker describes the first page's records (:meth:`ShapeSlot.settle`:
+each field and the family of its column, the table's or the one the batch will
+create) and hands that shape to the fetch threads through a :class:`ShapeSlot`.
+That page and the later ones are decoded with msgspec into one small struct per
+record, not a dict: each scalar is checked against the JSON types its column
+takes as they are (:func:`dailyfetch.load.columns.accepts`)
 and a value bound for a ``json``/``jsonb`` column stays the JSON text it came as,
 so nested objects and arrays are never built as Python objects and dumped again.
 On W1 that is less than half the loader's CPU per page (benchmarks/README.md).
@@ -13,9 +14,9 @@ On W1 that is less than half the loader's CPU per page (benchmarks/README.md).
 Nothing is coerced. A page the shape does not fit exactly (a new field, a value
 of another JSON type, the records path absent, a body that is not
 JSON) is decoded the general way (orjson, dicts) as if no shape were set, and the
-slot is emptied; the worker sets a new shape after its next batch, at most
-:data:`MAX_MISSES` times per partition. So a source whose records vary costs one
-failed typed decode per batch, three times at most.
+slot is emptied; the next page decoded the general way sets a new shape, at most
+:data:`MAX_MISSES` times per partition. So a source whose records vary costs a
+failed typed decode and a second decode for a page, three times at most.
 
 :class:`TypedRecords` is a ``Sequence`` of records: indexing or iterating it
 builds the same dicts the general decoding gives (a ``jsonb`` value decoded by
@@ -34,40 +35,27 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import attrgetter
-from typing import Any, overload
+from typing import Any, Union, overload
 
 import msgspec
 import orjson
+
+from dailyfetch.load.columns import accepts, jsonb_binary
 
 Record = dict[str, Any]
 MAX_MISSES = 3
 _MAX_FIELDS = 256
 
-# Per column family (dailyfetch.load.columns.family): the JSON types it takes as-is.
-_FAMILY_TYPES: dict[str, Any] = {
-    "integer": int | None,
-    "float": int | float | None,
-    "numeric": int | float | str | None,
-    "boolean": bool | None,
-    "text": str | None,
-    "parsed": str | None,
-    "json": msgspec.Raw,  # any JSON value, kept as its text (``null`` included)
-}
 
-
-_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
-    "integer": (int,),
-    "float": (int, float),
-    "numeric": (int, float, str),
-    "boolean": (bool,),
-    "text": (str,),
-    "parsed": (str,),
-    "json": (dict, list, str, int, float, bool),
-}
-
-
-class JsonbValues(list[bytes | None]):
-    """A ``jsonb`` column's values already in binary form (version byte 1 and the JSON text); ``None`` for null."""
+def _field_type(family: str | None) -> Any:
+    """What msgspec decodes a field of a column of ``family`` as: the JSON types the column takes
+    as they are, or null; a ``json`` column's value as its text (``null`` included); a field with
+    no column yet (only nulls seen) only as null."""
+    if family is None:
+        return None
+    if family == "json":
+        return msgspec.Raw
+    return Union[(*accepts(family), None)]
 
 
 class RecordShape:
@@ -81,7 +69,7 @@ class RecordShape:
         self.attr_of = dict(zip(self.fields, self.attrs, strict=True))
         self.raw = frozenset(n for n in self.fields if families.get(n) == "json")
         self.families = dict(families)
-        types = [_FAMILY_TYPES.get(families.get(n) or "") for n in self.fields]
+        types = [_field_type(families.get(n)) for n in self.fields]
         # Two decoders: records with every field (most pages: no value to look for), and
         # records that may lack some (a lacking field reads as UNSET), tried second.
         self._complete = self._decoder([(a, t) for a, t in zip(self.attrs, types, strict=True)], path)
@@ -177,7 +165,7 @@ class TypedRecords(Sequence[Record]):
 
     def columns(self) -> dict[str, Sequence[Any]]:
         """The values of each field some record has, ready for COPY: ``None`` where a record lacks
-        the field, ``json`` fields as :class:`JsonbValues`."""
+        the field, ``json`` fields as :class:`~dailyfetch.load.columns.JsonbValues`."""
         if self._columns is None:
             self._columns = {}
             for name, attr in zip(self.shape.fields, self.shape.attrs, strict=True):
@@ -186,16 +174,14 @@ class TypedRecords(Sequence[Record]):
                     if all(v is _MISSING for v in values):
                         continue  # no record has it: not one of this batch's columns
                     values = [None if v is _MISSING else v for v in values]
-                self._columns[name] = _jsonb(values) if name in self.shape.raw else values
+                self._columns[name] = jsonb_binary(values) if name in self.shape.raw else values
         return self._columns
 
     def observed(self) -> dict[str, set[type]]:
         """Per field some record has, the Python types its values may have: what the general path's
         observation would report at most (the types the field's column takes as-is, and null)."""
         families = self.shape.families
-        return {
-            name: {*_PYTHON_TYPES.get(families.get(name) or "", ()), type(None)} for name in self.columns()
-        }
+        return {name: {*_kinds(families.get(name)), type(None)} for name in self.columns()}
 
     def has_values(self, names: Sequence[str]) -> bool:
         """Whether every record has a non-null value for each of ``names``."""
@@ -217,18 +203,11 @@ class TypedRecords(Sequence[Record]):
         return TypedRecords(self.shape, list(latest.values()), complete=self.complete)
 
 
-def _jsonb(values: list[Any]) -> JsonbValues:
-    if None in values:
-        return JsonbValues(None if v is None or v == _RAW_NULL else b"\x01" + v for v in values)
-    out = JsonbValues(map(b"\x01".__add__, values))
-    if _JSONB_NULL in out:
-        out = JsonbValues(None if v == _JSONB_NULL else v for v in out)
-    return out
+def _kinds(family: str | None) -> frozenset[type]:
+    return accepts(family) if family is not None else frozenset()
 
 
-_JSONB_NULL = b"\x01null"
 _UNMATCHABLE = re.compile(r'[\\"\x00-\x1f]')
-_RAW_NULL = msgspec.Raw(b"null")
 _MISSING = msgspec.UNSET  # the value of a field the record lacks
 
 

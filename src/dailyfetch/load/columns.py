@@ -154,6 +154,30 @@ def describe(
     return list(observed), families
 
 
+def accepts(family_name: str) -> frozenset[type]:
+    """The Python types (as JSON decodes) a column of family ``family_name`` takes as they are."""
+    return _ACCEPTS[family_name]
+
+
+class JsonbValues(list[bytes | None]):
+    """A ``jsonb`` column's values in binary form (version byte 1, then the JSON text); ``None`` for NULL."""
+
+
+def jsonb_binary(texts: Sequence[Any]) -> JsonbValues:
+    """The binary ``jsonb`` form of each JSON text (bytes or a buffer); ``None`` and a JSON
+    ``null`` both become SQL NULL, as the set-based path's ``NULLIF(doc -> field, 'null')``."""
+    if None in texts:
+        out = JsonbValues(None if t is None else b"\x01" + t for t in texts)
+    else:
+        out = JsonbValues(map(b"\x01".__add__, texts))  # all in C
+    if _JSONB_NULL in out:
+        out = JsonbValues(None if v == _JSONB_NULL else v for v in out)
+    return out
+
+
+_JSONB_NULL = b"\x01null"
+
+
 def incompatible(pg_type: str, types: set[type]) -> set[type]:
     """The observed types a column of ``pg_type`` cannot hold without coercion."""
     accepted = _ACCEPTS[family(pg_type)]

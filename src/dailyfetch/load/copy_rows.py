@@ -16,7 +16,7 @@ It is used only where its result cannot differ from the set-based path's:
 Anything PostgreSQL or the binary encoders refuse (a key already present, an
 integer out of range, a NUL in a string) rolls back to a savepoint, and the batch
 goes the set-based way, which names the bad row exactly as before. A ``jsonb``
-column's values from typed pages (:class:`dailyfetch.fetch.shape.JsonbValues`) are the
+column's values from typed pages (:class:`dailyfetch.load.columns.JsonbValues`) are the
 source's own JSON text; others are re-encoded from Python values: ``1.50`` is stored
 as ``1.5`` and decimals beyond a double's precision are rounded, as in the staging path.
 """
@@ -34,8 +34,7 @@ import psycopg
 from psycopg import sql
 from psycopg.adapt import PyFormat
 
-from dailyfetch.fetch.shape import JsonbValues
-from dailyfetch.load.columns import Columns
+from dailyfetch.load.columns import Columns, JsonbValues, jsonb_binary
 
 # Column types whose binary form psycopg writes from the Python value JSON decodes to.
 _DATA_TYPES = frozenset({"bigint", "double precision", "boolean", "text", "jsonb"})
@@ -184,21 +183,13 @@ def _finite(values: Sequence[Any]) -> bool:
         return False
 
 
-def _jsonb_binary(values: Sequence[Any]) -> list[bytes | None]:
+def _jsonb_binary(values: Sequence[Any]) -> JsonbValues:
     """``jsonb``'s binary form of each value; ``None`` stays NULL (a JSON null is stored as NULL).
 
     orjson encodes a NaN or infinite float as ``null``: that too becomes SQL NULL, as the
     set-based path's ``NULLIF(doc -> field, 'null')`` makes it.
     """
-    out: list[bytes | None]
+    dumps = orjson.dumps
     if None in values:
-        dumps = orjson.dumps
-        out = [None if v is None else b"\x01" + dumps(v) for v in values]
-    else:
-        out = list(map(b"\x01".__add__, map(orjson.dumps, values)))  # all in C
-    if _JSONB_NULL in out:
-        out = [None if e == _JSONB_NULL else e for e in out]
-    return out
-
-
-_JSONB_NULL = b"\x01null"
+        return jsonb_binary([None if v is None else dumps(v) for v in values])
+    return jsonb_binary(list(map(dumps, values)))  # all in C
