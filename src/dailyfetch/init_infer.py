@@ -4,7 +4,8 @@ Each ``infer_*`` function looks at the sample (the JSON body, its records, the
 request's query parameters) and returns its guess with the reason, as one
 :class:`Guess` line that ``init`` prints and writes into the file, so the user
 can judge every guess. The request side (dates to template, secrets to move to
-the environment) and the file itself are :mod:`dailyfetch.init_write`.
+the environment) is :mod:`dailyfetch.init_request`; the file itself is
+:mod:`dailyfetch.init_write`.
 """
 
 from __future__ import annotations

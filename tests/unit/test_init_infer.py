@@ -14,14 +14,8 @@ from dailyfetch.config_file import parse_config
 from dailyfetch.errors import ConfigError
 from dailyfetch.init_fields import infer_columns, infer_incremental, infer_primary_key
 from dailyfetch.init_infer import RecordsGuess, find_records, infer_pagination
-from dailyfetch.init_write import (
-    escape_braces,
-    name_job,
-    parse_pairs,
-    prepare_request,
-    toml_value,
-    write_config_from_sample,
-)
+from dailyfetch.init_request import escape_braces, name_job, parse_pairs, prepare_request
+from dailyfetch.init_write import toml_value, write_config_from_sample
 from dailyfetch.redact import REGISTRY
 
 TODAY = date(2026, 11, 28)
