@@ -135,14 +135,15 @@ def test_a_claim_held_by_a_vanished_worker_becomes_available_when_its_lease_expi
         conn.execute("UPDATE dailyfetch.runs SET status = 'running'")
         conn.execute(
             "UPDATE dailyfetch.partitions SET status = 'running', progress = NULL, rows = 0, "
-            "claimed_by = 'other-host:1:abcdef', lease_until = now() + interval '3 seconds'"
+            "claimed_by = 'other-host:1:abcdef', lease_until = now() + interval '60 seconds'"
         )
         conn.execute("TRUNCATE orders")
     blocked = run_cli("run", "-c", str(config), "--date", DAY.isoformat(), "--database-url", db_url)
     assert blocked.returncode == 0
     assert "in_progress_elsewhere" in blocked.stderr
     assert fetch_table(db_url) == []
-    time.sleep(3.5)
+    with psycopg.connect(db_url, autocommit=True) as conn:  # the other host's lease runs out
+        conn.execute("UPDATE dailyfetch.partitions SET lease_until = now() - interval '1 second'")
     taken = run_cli("run", "-c", str(config), "--date", DAY.isoformat(), "--database-url", db_url)
     assert taken.returncode == 0, taken.stderr
     assert len(fetch_table(db_url)) == PER_PARTITION

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from dailyfetch.runner import run_job
@@ -153,8 +154,20 @@ def test_a_deadline_mid_run_commits_then_a_rerun_resumes(db_url: str) -> None:
 def test_a_signal_mid_run_commits_exits_in_grace_then_resumes(
     sig: int, code: int, db_url: str, tmp_path: Path
 ) -> None:
-    """SIGTERM/SIGINT mid-run: progress is committed, the run is 'interrupted', the exit code is 143/130 within the grace, and a re-run completes."""
+    """SIGTERM/SIGINT mid-run: progress is committed, the run is 'interrupted', the exit code is 143/130 within the grace, and a re-run completes.
+
+    The signal comes once a batch has committed, while the API holds every request after
+    its tenth: mid-run however fast or slow the machine is. The held requests are let go
+    as the signal is sent, as a slow API's would come back.
+    """
     api = _slow_api(0.05)
+    release = threading.Event()
+
+    def hold_after_ten(request: dict[str, Any]) -> None:
+        if len(api.requests) > 10:
+            release.wait(30)
+
+    api.fail = hold_after_ten
     try:
         config = tmp_path / "dailyfetch.toml"
         config.write_text(
@@ -173,9 +186,12 @@ def test_a_signal_mid_run_commits_exits_in_grace_then_resumes(
             db_url,
         ]
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60
+        while not _committed_rows(db_url) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         proc.send_signal(sig)
         sent = time.monotonic()
+        release.set()
         assert proc.wait(timeout=30) == code
         stop_seconds = time.monotonic() - sent
         assert stop_seconds < 5
@@ -187,10 +203,19 @@ def test_a_signal_mid_run_commits_exits_in_grace_then_resumes(
         again = run_cli("run", "-c", str(config), "--date", DAY.isoformat(), "--database-url", db_url)
         assert again.returncode == 0, again.stderr
     finally:
+        release.set()
         api.stop()
     landed = table_equals_source(db_url)
     report(f"{signal.Signals(sig).name} mid-run (stopped in {stop_seconds:.2f}s), then resume", trials=1,
            expected=2 * PER, landed=landed, recover=time.monotonic() - started)  # fmt: skip
+
+
+def _committed_rows(db_url: str) -> int:
+    """Rows committed so far by the run's partitions (0 before the ledger exists)."""
+    try:
+        return int(ledger_rows(db_url, "SELECT coalesce(sum(rows), 0) FROM dailyfetch.partitions")[0][0])
+    except psycopg.errors.UndefinedTable:
+        return 0
 
 
 @pytest.mark.serial

@@ -31,10 +31,16 @@ class ChangingSource:
             i: {"id": i, "v": f"v{i}", "updated_at": stamp(i)} for i in range(1, 31)
         }
         self.lock = threading.Lock()
+        self.hold_from: int | None = None  # pages from this one on wait for ``release``
+        self.held = threading.Event()
+        self.release = threading.Event()
 
     def answer(self, req: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         since = datetime.fromisoformat(req["query"]["updated_since"].replace("Z", "+00:00"))
         page = int(req["query"].get("page", 1))
+        if self.hold_from is not None and page >= self.hold_from:
+            self.held.set()
+            self.release.wait(30)
         with self.lock:
             matching = sorted(
                 (
@@ -115,18 +121,22 @@ def test_incremental_job_across_runs_with_updates_late_arrivals_and_a_crash(
         assert mark(db_url) == stamp(41)
 
         # A crash mid-run: the mark does not move; the re-run asks for the same since and completes.
+        # The run is killed while the API holds its page 3 (pages 1 and 2 answered): mid-run
+        # however fast or slow the machine is.
         with source.lock:
             for i in range(33, 80):
                 source.rows[i] = {"id": i, "v": f"v{i}", "updated_at": stamp(50 + i)}
-        api.delay = 0.05
+        source.hold_from = 3
         sent = len(api.requests)
         proc = subprocess.Popen([*dailyfetch_exe(), "run", "--date", "2026-11-03", *base],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(1.3)
+        assert source.held.wait(60), "the run never asked for page 3"
+        time.sleep(0.3)  # pages 1 and 2 written meanwhile, as far as the run gets
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        source.hold_from = None
+        source.release.set()
         assert mark(db_url) == stamp(41), "a crash never advances the mark"
-        api.delay = 0.0
         third = run_cli("run", "--date", "2026-11-03", *base)
         assert third.returncode == 0, third.stderr
         assert sinces(api, sent) == [stamp(36)]
@@ -136,6 +146,7 @@ def test_incremental_job_across_runs_with_updates_late_arrivals_and_a_crash(
         assert [c[0] for c in changes] == [stamp(30), stamp(41), stamp(129)]
         assert all(c[1].startswith("run ") for c in changes)
     finally:
+        source.release.set()
         api.stop()
 
 
