@@ -77,10 +77,10 @@ def _setup(debug: bool, quiet: bool = False) -> None:
     configure_logging(debug=debug, quiet=quiet)
 
 
-def _load(config: Path | None) -> Any:
+def _load(config: Path | None, *, env_required: bool = True) -> Any:
     from dailyfetch.config_file import load_config
 
-    return load_config(config)
+    return load_config(config, env_required=env_required)
 
 
 @app.command()
@@ -229,9 +229,15 @@ def peek(
 @app.command()
 def tfvars(
     config: ConfigOption = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the tfvars JSON.")] = Path(
-        "infra/dailyfetch.auto.tfvars.json"
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Where to write the tfvars JSON (default: dailyfetch.auto.tfvars.json in ./infra, "
+            "or here when this directory holds the Terraform files).",
+        ),
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Write the job name and schedule for Terraform, so the schedule is written once.
@@ -242,15 +248,27 @@ def tfvars(
     def action() -> None:
         import json
 
-        cfg = _load(config)
+        from dailyfetch.errors import ConfigError
+
+        cfg = _load(config, env_required=False)  # name and schedule only: no secrets needed
         values = {
             "job_name": cfg.job.name,
             "schedule_expression": cfg.schedule.expression,
             "schedule_timezone": cfg.schedule.timezone,
         }
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
-        sys.stdout.write(f"wrote {output}\n")
+        target = output
+        if target is None:  # where Terraform reads it: the directory with the .tf files
+            here = Path.cwd()
+            folder = here / "infra" if (here / "infra").is_dir() else here
+            if not any(folder.glob("*.tf")):
+                raise ConfigError(
+                    f"no Terraform files in {folder}",
+                    hint="run from the repository or infra/, or pass -o FILE",
+                )
+            target = (folder / "dailyfetch.auto.tfvars.json").relative_to(here)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
+        sys.stdout.write(f"wrote {target}\n")
 
     _guard(debug, action)
 

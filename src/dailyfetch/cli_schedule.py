@@ -46,7 +46,7 @@ def next_fires(
         if expression is not None:
             calendar, rule_known = FireCalendar.parse(expression, timezone or "UTC"), False
         else:
-            cfg = _load(config)
+            cfg = _load(config, env_required=False)  # the schedule only: no secrets needed
             zone = timezone or cfg.schedule.timezone
             calendar = FireCalendar.parse(
                 cfg.schedule.expression, zone, cfg.job.logical_date, cfg.job.run_window

@@ -36,8 +36,13 @@ def resolve_config_path(option: str | Path | None) -> Path:
     return Path(chosen)
 
 
-def load_config(option: str | Path | None = None) -> Config:
-    """Read, interpolate and validate the config file; raise :class:`ConfigError` on any problem."""
+def load_config(option: str | Path | None = None, *, env_required: bool = True) -> Config:
+    """Read, interpolate and validate the config file; raise :class:`ConfigError` on any problem.
+
+    ``env_required=False`` is for commands that read only the job's name and schedule
+    (``next``, ``tfvars``: a CI step that deploys has no API token): an unset ``${VAR}``
+    stands in as a placeholder, and is an error only if the config is then invalid.
+    """
     path = resolve_config_path(option)
     try:
         text = path.read_text(encoding="utf-8")
@@ -48,36 +53,51 @@ def load_config(option: str | Path | None = None) -> Config:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
-    return parse_config(text, source=str(path))
+    return parse_config(text, source=str(path), env_required=env_required)
 
 
-def parse_config(text: str, *, source: str = "<config>", env: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    text: str,
+    *,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    env_required: bool = True,
+) -> Config:
     """Validate TOML ``text`` as a dailyfetch config (``env`` defaults to ``os.environ``)."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    unset: list[ConfigError] | None = None if env_required else []
     try:
-        interpolated = _interpolate(raw, (), os.environ if env is None else env)
+        interpolated = _interpolate(raw, (), os.environ if env is None else env, unset)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc.message}", hint=exc.hint) from None
     try:
         return Config.model_validate(interpolated)
     except ValidationError as exc:
+        if unset:  # perhaps a placeholder's doing: name the unset variable, as without them
+            raise ConfigError(f"{source}: {unset[0].message}", hint=unset[0].hint) from None
         raise ConfigError(format_validation_error(exc, source)) from None
 
 
-def _interpolate(value: Any, path: tuple[str, ...], env: Mapping[str, str]) -> Any:
+def _interpolate(
+    value: Any, path: tuple[str, ...], env: Mapping[str, str], unset: list[ConfigError] | None
+) -> Any:
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, str(k)), env) for k, v in value.items()}
+        return {k: _interpolate(v, (*path, str(k)), env, unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, (*path, str(i)), env) for i, v in enumerate(value)]
+        return [_interpolate(v, (*path, str(i)), env, unset) for i, v in enumerate(value)]
     if isinstance(value, str) and "$" in value:
-        return _substitute(value, path, env)
+        return _substitute(value, path, env, unset)
     return value
 
 
-def _substitute(text: str, path: tuple[str, ...], env: Mapping[str, str]) -> str:
+def _substitute(
+    text: str, path: tuple[str, ...], env: Mapping[str, str], unset: list[ConfigError] | None = None
+) -> str:
+    """``text`` with ``${VAR}`` references replaced; an unset one is an error, or with ``unset``
+    given, a placeholder ``<unset VAR>`` and the error appended there."""
     in_template = any(path[: len(p)] == p for p in _TEMPLATE_PREFIXES)
     secret_position = any(path[: len(p)] == p for p in _SECRET_PREFIXES)
     sensitive_key = bool(path) and bool(SENSITIVE_NAME.search(path[-1]))
@@ -90,10 +110,14 @@ def _substitute(text: str, path: tuple[str, ...], env: Mapping[str, str]) -> str
         value = env.get(name)
         if value is None:
             if default is None:
-                raise ConfigError(
+                error = ConfigError(
                     f"{'.'.join(path)}: environment variable {name} is not set",
                     hint=f"export {name}=... or use ${{{name}:-default}}",
                 )
+                if unset is None:
+                    raise error
+                unset.append(error)
+                return f"<unset {name}>"
             value = default
         if secret_position or sensitive_key or SENSITIVE_NAME.search(name):
             register_secret(value)
