@@ -23,6 +23,25 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from dailyfetch import __version__
+
+        sys.stdout.write(f"dailyfetch {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Fetch an HTTP API every day and land it exactly once in PostgreSQL."""
+
+
 ConfigOption = Annotated[
     Path | None,
     typer.Option("-c", "--config", help="Config file (default: $DAILYFETCH_CONFIG, then ./dailyfetch.toml)."),

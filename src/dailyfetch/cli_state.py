@@ -99,7 +99,7 @@ def set_(
     database_url: DatabaseOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Set the high-water mark, e.g. to refetch everything since March. Recorded in the ledger.
+    """Set the high-water mark (to refetch everything since March, say); recorded in the ledger.
 
     Example: dailyfetch state set 2026-03-01T00:00:00Z
     """

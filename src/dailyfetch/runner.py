@@ -124,6 +124,8 @@ def run_job(
             connect_timeout=source.connect_timeout,
             read_timeout=source.read_timeout,
             auth=build_auth(source.auth),
+            # A Python source's own requests (ctx.client) are counted as they are sent.
+            on_request=control.stats.count_request if source.kind == "python" else None,
         )
         try:
             run, already = _open(url, plan, force)

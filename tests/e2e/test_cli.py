@@ -27,6 +27,15 @@ def _with_password(db_url: str) -> str:
     return f"postgresql://{info['user']}:{DB_PASSWORD}@{info['host']}:{info['port']}/{info['dbname']}"
 
 
+def test_version_prints_the_package_version() -> None:
+    """`dailyfetch --version` prints the installed package's version and exits 0."""
+    from importlib.metadata import version
+
+    done = subprocess.run([*dailyfetch_exe(), "--version"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"dailyfetch {version('dailyfetch')}\n"
+
+
 def test_help_works_as_command_and_as_module() -> None:
     """`dailyfetch --help` and `python -m dailyfetch --help` both list the commands."""
     for argv in ([*dailyfetch_exe(), "--help"], [sys.executable, "-m", "dailyfetch", "--help"]):

@@ -11,7 +11,7 @@ that is an offline machine or a typo, not a blip.
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,13 +59,23 @@ def retries_for_testing(attempts: int = 3) -> Iterator[None]:
 
 
 def build_client(
-    *, connect_timeout: float, read_timeout: float, auth: httpx.Auth | None = None
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    auth: httpx.Auth | None = None,
+    on_request: Callable[[], None] | None = None,
 ) -> httpx.Client:
-    """A client with separate connect and read timeouts and connection reuse."""
+    """A client with separate connect and read timeouts and connection reuse.
+
+    ``on_request`` is called as each request is sent through the client itself: the count
+    for Python sources, whose requests do not go through :func:`send`.
+    """
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+    hooks = {"request": [lambda _request: on_request()]} if on_request else None
     return httpx.Client(
         timeout=timeout,
         auth=auth,
+        event_hooks=hooks,
         follow_redirects=True,
         headers={"User-Agent": f"dailyfetch/{__version__}", "Accept": "application/json"},
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
