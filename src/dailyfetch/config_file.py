@@ -132,13 +132,16 @@ def _substitute(
     return result
 
 
+SHOWN_PROBLEMS = 3
+
+
 def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line naming the first problem's dotted path, plus a count of the others."""
-    errors = exc.errors(include_url=False)
-    lines = [_format_one(err) for err in errors]
-    first = lines[0]
-    more = f" (and {len(lines) - 1} more problem{'s' if len(lines) > 2 else ''})" if len(lines) > 1 else ""
-    return f"{source}: {first}{more}"
+    """One line naming each problem's dotted path (the first three), plus a count of the others."""
+    lines = list(dict.fromkeys(_format_one(err) for err in exc.errors(include_url=False)))
+    shown = "; ".join(lines[:SHOWN_PROBLEMS])
+    rest = len(lines) - SHOWN_PROBLEMS
+    more = f" (and {rest} more problem{'s' if rest > 1 else ''})" if rest > 0 else ""
+    return f"{source}: {shown}{more}"
 
 
 _UNION_TAGS = frozenset({"page_number", "offset", "cursor", "next_url", "link_header", "none"})

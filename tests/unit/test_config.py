@@ -188,6 +188,17 @@ def test_wrong_types_name_their_dotted_path(text: str, path: str) -> None:
     assert path in error_of(text)
 
 
+def test_several_problems_are_named_on_one_line_the_first_three_then_a_count() -> None:
+    """Every problem is named (up to three, then how many more), so one edit fixes them all."""
+    two = error_of(with_job("lease_seconds = 1\nfoo = 2"))
+    assert two == "cfg.toml: job.lease_seconds: must be greater than or equal to 5; job.foo: unknown key"
+    five = error_of(with_job("a = 1\nb = 2\nc = 3\nd = 4\ne = 5"))
+    assert five == (
+        "cfg.toml: job.a: unknown key; job.b: unknown key; job.c: unknown key (and 2 more problems)"
+    )
+    assert "\n" not in five
+
+
 def test_bad_pagination_kind_lists_the_choices() -> None:
     """An unknown pagination kind names source.pagination.kind, the choices and the value."""
     message = error_of(with_source('[source.pagination]\nkind = "pages"'))
