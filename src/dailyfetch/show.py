@@ -45,8 +45,11 @@ def print_runs(config: Config, *, limit: int, as_json: bool, database_url: str |
         return
     for r in rows:
         duration = f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "-"
+        generation = int(r["generation"] or 1)
+        refetch = f"  --force #{generation - 1}" if generation > 1 else ""
         error = f"  {r['error']}" if r["error"] else ""
-        sys.stdout.write(f"{r['window']}  {r['status']:<11} {r['rows']:>10} rows  {duration:>8}{error}\n")
+        line = f"{r['window']}  {r['status']:<11} {r['rows']:>10} rows  {duration:>8}{refetch}{error}"
+        sys.stdout.write(line + "\n")
 
 
 def _rich_runs(rows: list[dict[str, Any]]) -> None:
@@ -55,14 +58,14 @@ def _rich_runs(rows: list[dict[str, Any]]) -> None:
 
     colours = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "running": "cyan"}
     table = Table(title="dailyfetch runs")
-    for name in ("date", "status", "rows", "duration", "attempts", "error"):
-        table.add_column(name, justify="right" if name in ("rows", "duration", "attempts") else "left")
+    for name in ("date", "status", "rows", "duration", "attempts", "generation", "error"):
+        table.add_column(name, justify="left" if name in ("date", "status", "error") else "right")
     for r in rows:
         duration = f"{r['duration_seconds']:.1f}s" if r["duration_seconds"] is not None else "-"
         colour = colours.get(r["status"], "white")
         table.add_row(
             r["window"], f"[{colour}]{r['status']}[/]", f"{r['rows']:,}", duration,
-            str(r["attempts"]), r["error"] or "",
+            str(r["attempts"]), str(r["generation"] or 1), r["error"] or "",
         )  # fmt: skip
     Console().print(table)
 

@@ -87,6 +87,11 @@ def test_run_then_rerun_is_a_no_op_and_force_fetches_again(tmp_path: Path, api: 
     forced = run_cli("run", "-c", str(config), "--date", DAY, "--database-url", db_url, "--force")
     assert forced.returncode == 0 and len(api.requests) == 2 * sent
     assert ledger_rows(db_url, "SELECT count(*) FROM orders") == [(50,)]
+    listed = run_cli("runs", "-c", str(config), "--database-url", db_url).stdout.splitlines()
+    assert [line.split()[:4] for line in listed] == [[DAY, "succeeded", "50", "rows"]] * 2
+    assert listed[0].rstrip().endswith("--force #1") and "--force" not in listed[1], (
+        "which run is the refetch"
+    )
 
 
 def test_runs_json_lists_the_ledger_newest_first(tmp_path: Path, api: FakeAPI, db_url: str) -> None:
