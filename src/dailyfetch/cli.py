@@ -122,6 +122,14 @@ def run(
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=64, help="Worker processes sharing the run's partitions.")
     ] = 1,
+    early: Annotated[
+        bool,
+        typer.Option(
+            "--early",
+            help="Run a --date whose window has not closed yet (its data may be incomplete, "
+            "and the scheduled run will skip it as done).",
+        ),
+    ] = False,
 ) -> None:
     """Run the job once for one logical date.
 
@@ -138,12 +146,14 @@ def run(
 
         lean_import("httpx", "dailyfetch.config_file", "dailyfetch.runner")  # see lean_imports
         from dailyfetch.config_file import resolve_config_path
-        from dailyfetch.plan import parse_logical_time
+        from dailyfetch.plan import check_not_ahead, parse_logical_time
         from dailyfetch.runner import run_job
         from dailyfetch.window import format_key
 
         cfg = _load(config)
         day = parse_logical_time(cfg, date) if date else None
+        if day is not None and not early:
+            check_not_ahead(cfg, day)
         path = resolve_config_path(config)
         if workers > 1:
             from dailyfetch.fanout import run_workers

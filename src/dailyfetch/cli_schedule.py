@@ -125,11 +125,13 @@ def backfill(
     def action() -> int:
         from dailyfetch.backfill import format_table, run_backfill
         from dailyfetch.config_file import resolve_config_path
+        from dailyfetch.plan import check_not_ahead
 
         cfg = _load(config)
         window = cfg.job.run_window
         first = window.key(window.parse_option(start, "--start"))
         last = window.key(window.parse_option(end, "--end", end=True))
+        check_not_ahead(cfg, last, option="--end")
         results = run_backfill(
             cfg, resolve_config_path(config), first, last,
             workers=workers, force=force, database_url=database_url,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -125,6 +125,34 @@ def parse_logical_time(config: Config, text: str, option: str = "--date") -> dat
             hint="the window before it runs up to the transition; run that one",
         )
     return window.key(start)
+
+
+EARLY_GRACE = timedelta(minutes=1)  # a scheduler's wake-up may come a moment before its fire time
+
+
+def check_not_ahead(
+    config: Config, key: date, *, option: str = "--date", now: datetime | None = None
+) -> None:
+    """Refuse a window whose data is not all there yet: with ``logical_date = "yesterday"`` one
+    that has not ended, with ``"today"`` one that has not begun.
+
+    Run early, it would be recorded as succeeded with part of its data, and its scheduled
+    run would then skip it as already done. ``run --early`` skips this check.
+    """
+    window = config.job.run_window
+    tz = ZoneInfo(config.schedule.timezone)
+    begin, end = window.bounds(window.start_of(key), tz)
+    today_rule = config.job.logical_date == "today"
+    limit = begin if today_rule else end
+    if (now or datetime.now(UTC)) + EARLY_GRACE < limit:
+        what = "begins" if today_rule else "ends"
+        raise ConfigError(
+            f"{option}: {format_key(key)} is ahead: its window {what} at {limit.isoformat()}"
+            f" ({config.schedule.timezone}), so its data is not all there yet",
+            hint="run it once the window closes, or pass --early to run it now anyway"
+            if option == "--date"
+            else "end the range at the last closed window",
+        )
 
 
 def plan_run(config: Config, logical_date: date | None = None) -> RunPlan:

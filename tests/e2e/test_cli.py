@@ -94,6 +94,27 @@ def test_run_then_rerun_is_a_no_op_and_force_fetches_again(tmp_path: Path, api: 
     )
 
 
+def test_a_date_whose_window_has_not_closed_is_refused_unless_early(
+    tmp_path: Path, api: FakeAPI, db_url: str
+) -> None:
+    """`run --date` for a day still to come exits 2 naming --early, sends nothing and records nothing."""
+    from datetime import UTC, datetime, timedelta
+
+    ahead = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    config = tmp_path / "dailyfetch.toml"
+    config.write_text(make_config(api.url))
+    refused = run_cli("run", "-c", str(config), "--date", ahead, "--database-url", db_url)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"Error: --date: {ahead} is ahead: its window ends at ")
+    assert api.requests == []
+    assert ledger_rows(db_url, "SELECT to_regclass('dailyfetch.runs') IS NULL") == [(True,)]
+    early = run_cli("run", "-c", str(config), "--date", ahead, "--database-url", db_url, "--early")
+    assert early.returncode == 0, early.stderr
+    assert ledger_rows(db_url, "SELECT logical_date::text, status FROM dailyfetch.runs") == [
+        (ahead, "succeeded")
+    ]
+
+
 def test_runs_json_lists_the_ledger_newest_first(tmp_path: Path, api: FakeAPI, db_url: str) -> None:
     """`runs --json` prints the contract's fields for each run, newest first."""
     config = tmp_path / "dailyfetch.toml"
