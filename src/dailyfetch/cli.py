@@ -163,6 +163,7 @@ def run(
             argv = ["run", "-c", str(path), "--date", format_key(day)]
             argv += ["--database-url", database_url] if database_url else []
             argv += ["--debug"] if debug else (["--quiet"] if quiet else [])
+            argv += ["--early"] if early else []
             return run_workers(argv, workers)
         from dailyfetch.notify import notify_after_run
         from dailyfetch.progress import make_observer

@@ -27,6 +27,8 @@ DEFAULT_FILE = "dailyfetch.toml"
 _ENV_REF = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Strings later formatted with run variables: env values in them get their braces escaped.
 _TEMPLATE_PREFIXES = (("source", "url"), ("source", "params"), ("source", "headers"))
+# The unset variables standing in as placeholders: each with its config path and its error.
+_Unset = list[tuple[tuple[str, ...], ConfigError]]
 _SECRET_PREFIXES = (("source", "headers"), ("database", "url"), ("source", "auth"), ("notify", "urls"))
 
 
@@ -68,7 +70,7 @@ def parse_config(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: invalid TOML: {exc}") from None
-    unset: list[ConfigError] | None = None if env_required else []
+    unset: _Unset | None = None if env_required else []
     try:
         interpolated = _interpolate(raw, (), os.environ if env is None else env, unset)
     except ConfigError as exc:
@@ -76,14 +78,14 @@ def parse_config(
     try:
         return Config.model_validate(interpolated)
     except ValidationError as exc:
-        if unset:  # perhaps a placeholder's doing: name the unset variable, as without them
-            raise ConfigError(f"{source}: {unset[0].message}", hint=unset[0].hint) from None
+        failed = {_path_of(err) for err in exc.errors(include_url=False)}
+        for path, error in unset or ():  # a placeholder where a value was needed: name its variable
+            if any(loc[: len(path)] == path or path[: len(loc)] == loc for loc in failed):
+                raise ConfigError(f"{source}: {error.message}", hint=error.hint) from None
         raise ConfigError(format_validation_error(exc, source)) from None
 
 
-def _interpolate(
-    value: Any, path: tuple[str, ...], env: Mapping[str, str], unset: list[ConfigError] | None
-) -> Any:
+def _interpolate(value: Any, path: tuple[str, ...], env: Mapping[str, str], unset: _Unset | None) -> Any:
     if isinstance(value, dict):
         return {k: _interpolate(v, (*path, str(k)), env, unset) for k, v in value.items()}
     if isinstance(value, list):
@@ -93,9 +95,7 @@ def _interpolate(
     return value
 
 
-def _substitute(
-    text: str, path: tuple[str, ...], env: Mapping[str, str], unset: list[ConfigError] | None = None
-) -> str:
+def _substitute(text: str, path: tuple[str, ...], env: Mapping[str, str], unset: _Unset | None = None) -> str:
     """``text`` with ``${VAR}`` references replaced; an unset one is an error, or with ``unset``
     given, a placeholder ``<unset VAR>`` and the error appended there."""
     in_template = any(path[: len(p)] == p for p in _TEMPLATE_PREFIXES)
@@ -116,7 +116,7 @@ def _substitute(
                 )
                 if unset is None:
                     raise error
-                unset.append(error)
+                unset.append((path, error))
                 return f"<unset {name}>"
             value = default
         if secret_position or sensitive_key or SENSITIVE_NAME.search(name):
@@ -147,11 +147,16 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
 _UNION_TAGS = frozenset({"page_number", "offset", "cursor", "next_url", "link_header", "none"})
 
 
+def _path_of(err: Any) -> tuple[str, ...]:
+    """An error's location as a config path (the tag pydantic inserts for tagged unions dropped)."""
+    loc = tuple(str(p) for p in err["loc"])
+    if len(loc) >= 3 and loc[:2] == ("source", "pagination") and loc[2] in _UNION_TAGS:
+        return loc[:2] + loc[3:]
+    return loc
+
+
 def _format_one(err: Any) -> str:
-    loc = [str(p) for p in err["loc"]]
-    # Drop the discriminator tag pydantic inserts for tagged unions.
-    if len(loc) >= 3 and loc[:2] == ["source", "pagination"] and loc[2] in _UNION_TAGS:
-        loc = loc[:2] + loc[3:]
+    loc = list(_path_of(err))
     kind = err["type"]
     msg: str = err["msg"]
     if kind == "extra_forbidden":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -127,9 +127,6 @@ def parse_logical_time(config: Config, text: str, option: str = "--date") -> dat
     return window.key(start)
 
 
-EARLY_GRACE = timedelta(minutes=1)  # a scheduler's wake-up may come a moment before its fire time
-
-
 def check_not_ahead(
     config: Config, key: date, *, option: str = "--date", now: datetime | None = None
 ) -> None:
@@ -144,7 +141,7 @@ def check_not_ahead(
     begin, end = window.bounds(window.start_of(key), tz)
     today_rule = config.job.logical_date == "today"
     limit = begin if today_rule else end
-    if (now or datetime.now(UTC)) + EARLY_GRACE < limit:
+    if (now or datetime.now(UTC)) < limit:  # a scheduled run's fire time is never before it
         what = "begins" if today_rule else "ends"
         raise ConfigError(
             f"{option}: {format_key(key)} is ahead: its window {what} at {limit.isoformat()}"

@@ -113,6 +113,13 @@ def test_a_date_whose_window_has_not_closed_is_refused_unless_early(
     assert ledger_rows(db_url, "SELECT logical_date::text, status FROM dailyfetch.runs") == [
         (ahead, "succeeded")
     ]
+    args = ("--date", ahead, "--database-url", db_url, "--early", "--force", "--workers", "2")
+    workers = run_cli("run", "-c", str(config), *args)  # the worker processes are early too
+    assert workers.returncode == 0, workers.stderr
+    assert ledger_rows(db_url, "SELECT generation, status FROM dailyfetch.runs ORDER BY generation") == [
+        (1, "succeeded"),
+        (2, "succeeded"),
+    ]
 
 
 def test_runs_json_lists_the_ledger_newest_first(tmp_path: Path, api: FakeAPI, db_url: str) -> None:

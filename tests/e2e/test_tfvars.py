@@ -85,6 +85,16 @@ def test_an_unset_variable_is_still_named_when_the_config_is_invalid(tmp_path: P
         assert "destination.batch_size: environment variable BATCH is not set" in done.stderr, command
 
 
+def test_a_real_problem_beside_an_unset_secret_is_named_not_the_secret(tmp_path: Path) -> None:
+    """A typo in a deploy step without the API token: the typo is the error, not the token it does not need."""
+    config = tmp_path / "dailyfetch.toml"
+    config.write_text(CONFIG.replace('table = "orders"', 'table = "orders"\nbatch_sise = 5'))
+    for command in (["tfvars", "-o", str(tmp_path / "x.json")], ["next"]):
+        done = run_cli(*command, "-c", str(config), env=without_secrets())
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.strip() == f"Error: {config}: destination.batch_sise: unknown key", command
+
+
 def test_check_still_requires_every_variable(tmp_path: Path) -> None:
     """`check` validates what a run needs: an unset API token is an error there."""
     done = run_cli("check", "-c", str(repo(tmp_path) / "dailyfetch.toml"), env=without_secrets())

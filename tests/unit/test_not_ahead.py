@@ -9,7 +9,7 @@ import pytest
 from dailyfetch.config import Config
 from dailyfetch.config_file import parse_config
 from dailyfetch.errors import ConfigError
-from dailyfetch.plan import EARLY_GRACE, check_not_ahead
+from dailyfetch.plan import check_not_ahead
 
 
 def config(rule: str = "yesterday", window: str = "1d", timezone: str = "Asia/Tokyo") -> Config:
@@ -26,15 +26,15 @@ TOKYO_MIDNIGHT = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)  # 2026-11-30 00:00 i
 
 
 def test_yesterday_rule_a_day_is_ahead_until_it_has_ended_in_the_zone() -> None:
-    """2026-11-29 (Tokyo) ends at 15:00 UTC: refused before (less the grace), allowed from then."""
+    """2026-11-29 (Tokyo) ends at 15:00 UTC: refused a second before, allowed from then."""
     cfg = config()
     with pytest.raises(ConfigError) as caught:
-        check_not_ahead(cfg, date(2026, 11, 29), now=TOKYO_MIDNIGHT - EARLY_GRACE - timedelta(seconds=1))
+        check_not_ahead(cfg, date(2026, 11, 29), now=TOKYO_MIDNIGHT - timedelta(seconds=1))
     assert str(caught.value).startswith(
         "--date: 2026-11-29 is ahead: its window ends at 2026-11-30T00:00:00+09:00 (Asia/Tokyo)"
     )
     assert "--early" in str(caught.value)
-    check_not_ahead(cfg, date(2026, 11, 29), now=TOKYO_MIDNIGHT - EARLY_GRACE)  # a scheduler waking early
+    check_not_ahead(cfg, date(2026, 11, 29), now=TOKYO_MIDNIGHT)  # the scheduler's fire at midnight
     check_not_ahead(cfg, date(2026, 11, 28), now=TOKYO_MIDNIGHT - timedelta(hours=20))
 
 
