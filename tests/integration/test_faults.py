@@ -168,6 +168,7 @@ def test_a_signal_mid_run_commits_exits_in_grace_then_resumes(
             release.wait(30)
 
     api.fail = hold_after_ten
+    proc: subprocess.Popen[str] | None = None
     try:
         config = tmp_path / "dailyfetch.toml"
         config.write_text(
@@ -204,6 +205,9 @@ def test_a_signal_mid_run_commits_exits_in_grace_then_resumes(
         assert again.returncode == 0, again.stderr
     finally:
         release.set()
+        if proc is not None and proc.poll() is None:  # a failed assertion leaves no run behind
+            proc.kill()
+            proc.wait()
         api.stop()
     landed = table_equals_source(db_url)
     report(f"{signal.Signals(sig).name} mid-run (stopped in {stop_seconds:.2f}s), then resume", trials=1,
