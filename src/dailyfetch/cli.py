@@ -39,7 +39,8 @@ def _main(
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    """Fetch an HTTP API every day and land it exactly once in PostgreSQL."""
+    # Only --version lives here; the app's help text is the Typer(help=...) above.
+    pass
 
 
 ConfigOption = Annotated[

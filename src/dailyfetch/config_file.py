@@ -27,9 +27,9 @@ DEFAULT_FILE = "dailyfetch.toml"
 _ENV_REF = re.compile(r"\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Strings later formatted with run variables: env values in them get their braces escaped.
 _TEMPLATE_PREFIXES = (("source", "url"), ("source", "params"), ("source", "headers"))
+_SECRET_PREFIXES = (("source", "headers"), ("database", "url"), ("source", "auth"), ("notify", "urls"))
 # The unset variables standing in as placeholders: each with its config path and its error.
 _Unset = list[tuple[tuple[str, ...], ConfigError]]
-_SECRET_PREFIXES = (("source", "headers"), ("database", "url"), ("source", "auth"), ("notify", "urls"))
 
 
 def resolve_config_path(option: str | Path | None) -> Path:
