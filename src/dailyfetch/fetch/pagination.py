@@ -23,6 +23,7 @@ from dailyfetch.config import (
     PageNumberPagination,
 )
 from dailyfetch.errors import SourceError
+from dailyfetch.fetch.links import next_link
 
 State = dict[str, Any]
 PaginationConfig = (
@@ -125,8 +126,7 @@ def next_state(
         link = lookup_path(body, config.path)
         return _next_url(state, response, None if is_missing(link) else link, config.path)
     if isinstance(config, LinkHeaderPagination):
-        link = response.links.get("next", {}).get("url")
-        return _next_url(state, response, link, "Link header rel=next")
+        return _next_url(state, response, next_link(response), "Link header rel=next")
     return None
 
 

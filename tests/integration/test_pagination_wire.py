@@ -1,0 +1,178 @@
+"""Pagination against servers written from the other side of the wire: RFC 8288 Link headers,
+APIs that loop (a page parameter ignored, cursors and next URLs that cycle) and pages that are
+empty or null in the middle of a stream. Each test asserts on what lands in PostgreSQL, on the
+run's outcome, and on the requests the server saw (never on wall time)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import psycopg
+import pytest
+
+from dailyfetch.runner import RunResult, run_job
+from support.configs import load
+
+DAY = date(2026, 11, 1)
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class WireAPI:
+    """An HTTP/1.1 server on 127.0.0.1: ``answer(path, query)`` gives each GET's status, headers and
+    body; every request's path and query is recorded in order."""
+
+    def __init__(self, answer: Callable[[str, dict[str, str]], Answer]) -> None:
+        self.answer = answer
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self._lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                split = urlsplit(self.path)
+                query = dict(parse_qsl(split.query, keep_blank_values=True))
+                with owner._lock:
+                    owner.requests.append((split.path, query))
+                status, headers, body = owner.answer(split.path, query)
+                self.send_response(status)
+                for name, value in headers.items():
+                    for one in value.split("\n"):  # a name given several values: several header lines
+                        self.send_header(name, one)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Callable[[str, dict[str, str]], Answer]], WireAPI]]:
+    """Start a :class:`WireAPI` for an answer function; stopped after the test."""
+    started: list[WireAPI] = []
+
+    def start(answer: Callable[[str, dict[str, str]], Answer]) -> WireAPI:
+        started.append(WireAPI(answer))
+        return started[-1]
+
+    yield start
+    for api in started:
+        api.stop()
+
+
+def ok(body: Any, **headers: str) -> Answer:
+    """A 200 JSON answer."""
+    return 200, {"Content-Type": "application/json", **headers}, json.dumps(body).encode()
+
+
+def records(page: int, per: int = 3) -> list[dict[str, Any]]:
+    """The records of page ``page`` (1-based): ids ``page*100 + i``."""
+    return [{"id": page * 100 + i, "v": f"p{page}r{i}"} for i in range(per)]
+
+
+def job(
+    url: str, pagination: str, *, records_path: str | None = "items", extra: str = "", write: str = "merge"
+) -> str:
+    """A one-partition job text for ``url``; ``append`` jobs have no primary key."""
+    lines = [
+        "[job]",
+        'name = "wire"',
+        "[source]",
+        'kind = "rest"',
+        f'url = "{url}"',
+        f"pagination = {pagination}",
+    ]
+    if records_path:
+        lines.append(f'records = "{records_path}"')
+    lines += [extra, "[destination]", 'table = "items"', "batch_size = 1", f'write = "{write}"']
+    if write != "append":
+        lines.append('primary_key = ["id"]')
+    return "\n".join(lines) + "\n"
+
+
+def run(text: str, db_url: str) -> RunResult:
+    return run_job(load(text), logical_date=DAY, database_url=db_url)
+
+
+def landed(db_url: str) -> list[int]:
+    """The ids in the destination table, in order (repeats kept)."""
+    with psycopg.connect(db_url) as conn:
+        exists = conn.execute("SELECT to_regclass('public.items')").fetchone()
+        if exists is None or exists[0] is None:
+            return []
+        return [r[0] for r in conn.execute("SELECT id FROM items ORDER BY id").fetchall()]
+
+
+def run_status(db_url: str) -> str:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT status FROM dailyfetch.runs ORDER BY id DESC LIMIT 1").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+# --- RFC 8288 Link relations -------------------------------------------------------------------
+
+LINK_FORMS = {
+    "capitalised": lambda n: f'<{n}>; rel="Next"',
+    "a list of types": lambda n: f'<{n}>; rel="next last"',
+    "unquoted, upper case": lambda n: f"<{n}>; REL=NEXT",
+    "after a prev link, a URI with a comma": lambda n: (
+        f'</items?p=0,x>; rel="prev", <{n}>; title="a, b"; rel="next"'
+    ),
+    "two header lines": lambda n: f'</items?p=9>; rel="last"\n<{n}>; rel="next"',
+    "rel given twice (the first counts)": lambda n: f'<{n}>; rel="next"; rel="prev"',
+}
+
+
+@pytest.mark.parametrize("form", list(LINK_FORMS))
+def test_every_rfc8288_form_of_rel_next_is_followed(form: str, serve: Any, db_url: str) -> None:
+    """Relation types are case-insensitive and space-separated, in any Link header line; relative
+    URIs resolve against the request URL: every page lands."""
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        page = int(query.get("p", "1"))
+        following = f"items?p={page + 1}" if page < 4 else None  # relative to /v1/items
+        headers = {"Link": LINK_FORMS[form](following)} if following else {}
+        return ok(records(page), **headers)
+
+    api = serve(answer)
+    result = run(job(f"{api.url}/v1/items", '{ kind = "link_header" }', records_path=None), db_url)
+    assert result.outcome == "succeeded", result.error
+    assert landed(db_url) == sorted(r["id"] for p in range(1, 5) for r in records(p))
+    assert [(p, q.get("p")) for p, q in api.requests] == [("/v1/items", None)] + [
+        ("/v1/items", str(n)) for n in (2, 3, 4)
+    ]
+
+
+def test_two_different_next_links_fail_naming_both(serve: Any, db_url: str) -> None:
+    """A page that names two different next pages is ambiguous: the run fails and names them."""
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        return ok(records(1), Link='</a?p=2>; rel="next", </b?p=2>; rel="next"')
+
+    api = serve(answer)
+    result = run(job(f"{api.url}/items", '{ kind = "link_header" }', records_path=None), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and "/a?p=2" in result.error and "/b?p=2" in result.error, result.error
+    assert len(api.requests) == 1
