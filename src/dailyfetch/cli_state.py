@@ -106,11 +106,11 @@ def set_(
 
     def action() -> None:
         from dailyfetch.cursor_state import operator, set_mark
-        from dailyfetch.incremental import format_cursor, parse_cursor
+        from dailyfetch.incremental import mark_text
 
         cfg = _load(config)
         keys = _partitions(cfg, partition)
-        normal = format_cursor(parse_cursor(value))
+        normal = mark_text(cfg.source.incremental, value)  # kept as written: sent back byte for byte
         conn = _open(cfg, database_url)
         try:
             set_mark(conn, cfg.job.name, keys, normal, operator() + " set")

@@ -15,21 +15,28 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from dailyfetch.incremental import Cursor, format_cursor, later, parse_cursor
+from dailyfetch.config import IncrementalConfig
+from dailyfetch.incremental import Mark, later, stored_mark
 
 Connection = psycopg.Connection[Any]
 
 
 def read_mark(conn: Connection, job: str, partition: str) -> str | None:
-    """The committed high-water mark of ``job``'s ``partition``, or ``None``."""
+    """The committed high-water mark of ``job``'s ``partition`` (the API's text), or ``None``."""
     row = conn.execute(
         "SELECT value FROM dailyfetch.cursors WHERE job = %s AND partition = %s", (job, partition)
     ).fetchone()
     return row[0] if row else None
 
 
-def record_pending(conn: Connection, job: str, partition: str, value: Cursor | None) -> None:
-    """Raise the partition's pending mark to ``value`` (inside the batch's transaction)."""
+def record_pending(
+    conn: Connection, job: str, partition: str, value: Mark | None, config: IncrementalConfig
+) -> None:
+    """Raise the partition's pending mark to ``value`` (inside the batch's transaction).
+
+    The mark is stored as the API's text, so it is sent back byte for byte; marks stored by
+    earlier versions (dailyfetch's own ISO 8601 spelling) read back the same way.
+    """
     if value is None:
         return
     conn.execute(
@@ -40,16 +47,20 @@ def record_pending(conn: Connection, job: str, partition: str, value: Cursor | N
         "SELECT pending FROM dailyfetch.cursors WHERE job = %s AND partition = %s FOR UPDATE",
         (job, partition),
     ).fetchone()
-    current = parse_cursor(row[0]) if row and row[0] is not None else None
+    current = _stored(row[0] if row else None, config, partition, "pending")
     best = later(current, value)
-    if best is not None and best != current:
+    if best is not None and best is not current:
         conn.execute(
             "UPDATE dailyfetch.cursors SET pending = %s WHERE job = %s AND partition = %s",
-            (format_cursor(best), job, partition),
+            (best.text, job, partition),
         )
 
 
-def promote(conn: Connection, job: str, partition: str, set_by: str) -> None:
+def _stored(text: str | None, config: IncrementalConfig, partition: str, what: str) -> Mark | None:
+    return None if text is None else stored_mark(text, config, partition=partition, what=what)
+
+
+def promote(conn: Connection, job: str, partition: str, set_by: str, config: IncrementalConfig) -> None:
     """Make the pending mark the high-water mark (inside the partition's completing transaction)."""
     row = conn.execute(
         "SELECT value, pending FROM dailyfetch.cursors WHERE job = %s AND partition = %s FOR UPDATE",
@@ -58,8 +69,8 @@ def promote(conn: Connection, job: str, partition: str, set_by: str) -> None:
     if row is None or row[1] is None:
         return
     old = row[0]
-    best = later(parse_cursor(old) if old is not None else None, parse_cursor(row[1]))
-    new = format_cursor(best) if best is not None else None
+    best = later(_stored(old, config, partition, "stored"), _stored(row[1], config, partition, "pending"))
+    new = best.text if best is not None else None
     conn.execute(
         "UPDATE dailyfetch.cursors SET value = %s, pending = NULL, updated_at = now(), set_by = %s "
         "WHERE job = %s AND partition = %s",

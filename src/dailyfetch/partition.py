@@ -21,15 +21,15 @@ import orjson
 import psycopg
 import structlog
 
-from dailyfetch import cursor_state, ledger
+from dailyfetch import cursor_state, dberrors, ledger
 from dailyfetch.config import Config
-from dailyfetch.errors import DatabaseUnavailableError, LoadError, RunInterrupted, SourceError
+from dailyfetch.errors import RunInterrupted, SourceError
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.python import fetch_python_pages, load_function
 from dailyfetch.fetch.rest import fetch_rest_pages, typed_decoding_applies
 from dailyfetch.fetch.shape import ShapeSlot, TypedRecords, join_records
 from dailyfetch.fetch.source import FetchContext, PageIterator, Record
-from dailyfetch.incremental import max_cursor, since_for
+from dailyfetch.incremental import batch_mark, horizon, since_for
 from dailyfetch.load import columns as cols
 from dailyfetch.load import locate, shadow, writer
 from dailyfetch.plan import Partition, RunPlan
@@ -175,7 +175,8 @@ class PartitionWorker:
         if progress is not None and "since" in progress:
             self.since = str(progress.pop("since"))
         else:
-            self.since = since_for(inc, cursor_state.read_mark(self.conn, self.plan.job, claim.key))
+            mark = cursor_state.read_mark(self.conn, self.plan.job, claim.key)
+            self.since = since_for(inc, mark, partition=claim.key, latest=horizon(self.plan))
             self.conn.commit()
         log.info("incremental.since", partition=claim.key, since=self.since, cursor=inc.cursor)
         return replace(claim, progress=progress or None)
@@ -317,6 +318,11 @@ class PartitionWorker:
         writer.check_values(records, observed, self.columns, spec.primary_key)
         raw = self._raw_pages(bodies, len(records) == len(buffer))
         lease = self.config.job.lease_seconds
+        inc = self.config.source.incremental
+        mark = None  # checked before the transaction: a poisoned cursor fails the batch unwritten
+        if inc is not None:
+            mark = batch_mark(_field_of(records, inc.cursor), inc, latest=horizon(self.plan),
+                              key_of=lambda i: cols.describe_key(records[i], spec.primary_key, i))  # fmt: skip
         try:
             with self.conn.transaction():
                 tags = None
@@ -339,12 +345,10 @@ class PartitionWorker:
                     pages=raw,
                     by_field=values,
                 )
-                inc = self.config.source.incremental
                 if inc is not None:
-                    mark = max_cursor(_field_of(records, inc.cursor))
-                    cursor_state.record_pending(self.conn, self.plan.job, claim.key, mark)
+                    cursor_state.record_pending(self.conn, self.plan.job, claim.key, mark, inc)
                     if final:
-                        cursor_state.promote(self.conn, self.plan.job, claim.key, f"run {self.run_id}")
+                        cursor_state.promote(self.conn, self.plan.job, claim.key, f"run {self.run_id}", inc)
                     resume = {**resume, "since": self.since}
                 ledger.save_progress(
                     self.conn, self.run_id, claim.key, self.worker, resume,
@@ -376,13 +380,14 @@ class PartitionWorker:
                 log.warning("record.skipped", reason=redact(str(found)), job=self.plan.job)
                 rest = [*records[: found.index], *records[found.index + 1 :]]
                 return self._flush(rest, claim, resume, pages=pages, fresh=fresh, final=final, bad=bad)
-            raise found or LoadError(
-                f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}"
-            ) from None
-        except (psycopg.errors.IntegrityError, psycopg.errors.ProgrammingError) as exc:
-            raise LoadError(f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}") from None
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailableError(f"lost the database connection: {_pg_message(exc)}") from None
+            raise found or dberrors.translate(exc, where=f"cannot write to {spec.schema}.{self.into}") from None
+        except psycopg.Error as exc:  # by SQLSTATE: reconnect, retry, interrupted by the deadline, or permanent
+            where = f"cannot write to {spec.schema}.{self.into}"
+            if exc.sqlstate in dberrors.ROW_LIMITS:  # one row over a limit (a btree index row): name its key
+                at = dberrors.refused_row(self.conn, records, type(exc), lambda part: writer.write_batch(
+                    self.conn, spec, self.into, part, self.columns, names, tags=tags))  # fmt: skip
+                where += "" if at is None else f": row {cols.describe_key(records[at], spec.primary_key, at)}"
+            raise dberrors.translate(exc, where=where, stop=self.control.stop, conn=self.conn) from None
         self._committed = (before[0] + written, before[1] + pages)
         self.control.observer.batch_committed(claim.key, written)
         log.debug("batch.committed", partition=claim.key, rows=written, final=final)
@@ -394,8 +399,3 @@ def _field_of(records: Sequence[Record], name: str) -> Sequence[Any]:
     if isinstance(records, TypedRecords):
         return records.column(name) if name in records.shape.attr_of else []
     return [record.get(name) for record in records]
-
-
-def _pg_message(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return redact(lines[0] if lines else type(exc).__name__)
