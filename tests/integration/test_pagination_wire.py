@@ -176,3 +176,145 @@ def test_two_different_next_links_fail_naming_both(serve: Any, db_url: str) -> N
     assert result.outcome == "failed"
     assert result.error is not None and "/a?p=2" in result.error and "/b?p=2" in result.error, result.error
     assert len(api.requests) == 1
+
+
+# --- the end of a stream, and what is not the end -------------------------------------------------
+
+PAGINATIONS = {
+    "page_number": '{ kind = "page_number" }',
+    "offset": '{ kind = "offset", limit = 3 }',
+    "cursor": '{ kind = "cursor", path = "next" }',
+    "from_last_record": '{ kind = "cursor", param = "after", from_last_record = "id", has_more = "has_more" }',
+    "next_url": '{ kind = "next_url", path = "next" }',
+    "link_header": '{ kind = "link_header" }',
+}
+LAST = 4  # pages 1 to 4 hold records
+
+
+def page_of(kind: str, query: dict[str, str]) -> int:
+    """Which page (1-based) a request of ``kind`` asks for."""
+    if kind == "page_number":
+        return int(query["page"])
+    if kind == "offset":
+        return int(query["offset"]) // 3 + 1
+    if kind == "from_last_record":
+        return int(query["after"]) // 100 + 1 if "after" in query else 1
+    return int(query.get("cursor" if kind == "cursor" else "n", "1"))
+
+
+def stream(
+    kind: str, *, fault_at: int | None = None, fault: Answer | None = None
+) -> Callable[[str, dict[str, str]], Answer]:
+    """Pages 1 to LAST of three records each, paged the way ``kind`` pages (past LAST, an empty list
+    for page_number and offset); page ``fault_at`` answers ``fault`` instead."""
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        page = page_of(kind, query)
+        if page == fault_at and fault is not None:
+            return fault
+        more = page < LAST
+        body: dict[str, Any] = {"items": records(page) if page <= LAST else []}
+        headers: dict[str, str] = {}
+        if kind == "cursor" and more:
+            body["next"] = str(page + 1)
+        elif kind == "next_url":
+            body["next"] = f"/items?n={page + 1}" if more else None
+        elif kind == "link_header" and more:
+            headers["Link"] = f'</items?n={page + 1}>; rel="next"'
+        elif kind == "from_last_record":
+            body["has_more"] = more
+        return ok(body, **headers)
+
+    return answer
+
+
+EMPTY_200: Answer = (200, {"Content-Type": "application/json"}, b"")
+NULL_ITEMS: Answer = ok({"items": None})
+
+
+@pytest.mark.parametrize("kind", list(PAGINATIONS))
+def test_an_empty_200_body_in_the_middle_fails_the_run(kind: str, serve: Any, db_url: str) -> None:
+    """An empty body with 200 is no page of any kind: the run fails naming the URL, after the pages
+    before it, and asks for nothing after it."""
+    api = serve(stream(kind, fault_at=2, fault=EMPTY_200))
+    result = run(job(f"{api.url}/items", PAGINATIONS[kind]), db_url)
+    assert result.outcome == "failed" and result.exit_code == 1, (result.outcome, landed(db_url))
+    assert result.error is not None and "empty body" in result.error and "/items" in result.error, (
+        result.error
+    )
+    assert landed(db_url) == [r["id"] for r in records(1)]
+    assert len(api.requests) == 2
+    assert run_status(db_url) == "failed"
+
+
+@pytest.mark.parametrize("kind", ["page_number", "offset", "from_last_record"])
+def test_null_records_in_the_middle_fail_where_an_empty_page_is_the_end(
+    kind: str, serve: Any, db_url: str
+) -> None:
+    """``"items": null`` is not the empty list that ends these kinds: the run fails naming the path."""
+    api = serve(stream(kind, fault_at=2, fault=NULL_ITEMS))
+    result = run(job(f"{api.url}/items", PAGINATIONS[kind]), db_url)
+    assert result.outcome == "failed", (result.outcome, landed(db_url))
+    assert result.error is not None and "'items'" in result.error and "null" in result.error, result.error
+    assert landed(db_url) == [r["id"] for r in records(1)]
+    assert len(api.requests) == 2
+
+
+@pytest.mark.parametrize(("kind", "fault"), [("cursor", {"next": "3"}), ("next_url", {"next": "/items?n=3"})])
+@pytest.mark.parametrize("items", [[], None])
+def test_an_empty_page_with_a_next_page_continues(
+    kind: str, fault: dict[str, Any], items: Any, serve: Any, db_url: str
+) -> None:
+    """Where the end is the absence of a next cursor or URL, a page with no records (``[]`` or
+    ``null``) that names a next page is passed, and every later page lands."""
+    api = serve(stream(kind, fault_at=2, fault=ok({"items": items, **fault})))
+    result = run(job(f"{api.url}/items", PAGINATIONS[kind]), db_url)
+    assert result.outcome == "succeeded", result.error
+    assert landed(db_url) == [r["id"] for p in (1, 3, 4) for r in records(p)]
+    assert len(api.requests) == LAST
+
+
+def test_an_empty_page_that_says_has_more_fails(serve: Any, db_url: str) -> None:
+    """From the last record: an empty page with ``has_more = true`` has no record to continue from."""
+    api = serve(stream("from_last_record", fault_at=2, fault=ok({"items": [], "has_more": True})))
+    result = run(job(f"{api.url}/items", PAGINATIONS["from_last_record"]), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and "has_more" in result.error, result.error
+    assert landed(db_url) == [r["id"] for r in records(1)]
+
+
+@pytest.mark.parametrize("kind", list(PAGINATIONS))
+def test_the_documented_end_ends_and_every_page_lands(kind: str, serve: Any, db_url: str) -> None:
+    """Each kind's documented end (an empty list, no next cursor or URL or link, has_more false)
+    ends the stream after every page landed; page_number and offset ask for one page past it."""
+    api = serve(stream(kind))
+    result = run(job(f"{api.url}/items", PAGINATIONS[kind]), db_url)
+    assert result.outcome == "succeeded", result.error
+    assert landed(db_url) == [r["id"] for p in range(1, LAST + 1) for r in records(p)]
+    assert len(api.requests) == LAST + (kind in ("page_number", "offset"))
+
+
+@pytest.mark.parametrize("kind", ["page_number", "offset", "cursor"])
+def test_http_204_ends_the_stream(kind: str, serve: Any, db_url: str) -> None:
+    """HTTP 204 No Content is the end for page_number, offset and cursor paging."""
+    api = serve(stream(kind, fault_at=3, fault=(204, {}, b"")))
+    result = run(job(f"{api.url}/items", PAGINATIONS[kind]), db_url)
+    assert result.outcome == "succeeded", result.error
+    assert landed(db_url) == [r["id"] for p in (1, 2) for r in records(p)]
+    assert len(api.requests) == 3
+
+
+def test_an_empty_200_body_for_a_single_request_fails(serve: Any, db_url: str) -> None:
+    """With no pagination, an empty 200 body is not 'no records today': the run fails."""
+    api = serve(lambda path, query: EMPTY_200)
+    result = run(job(f"{api.url}/items", '{ kind = "none" }'), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and "empty body" in result.error, result.error
+
+
+def test_a_json_null_body_is_not_an_empty_page(serve: Any, db_url: str) -> None:
+    """A body that is JSON ``null`` where the list of records should be fails as null records do."""
+    api = serve(lambda path, query: (200, {"Content-Type": "application/json"}, b"null"))
+    result = run(job(f"{api.url}/items", PAGINATIONS["page_number"], records_path=None), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and "null" in result.error, result.error

@@ -260,12 +260,17 @@ def test_records_not_a_list() -> None:
 
 
 def test_extract_records_shapes() -> None:
-    """A null list is empty, a bare object is one record, an empty body is empty."""
-    resp = response()
+    """A null list is empty where allowed, a bare object is one record, 204 is empty, an empty 200 body
+    is an error."""
+    resp = response(json={})
     assert extract_records({"data": None}, "data", resp) == []
     assert extract_records({"id": 1}, None, resp) == [{"id": 1}]
     assert extract_records([{"id": 1}], None, resp) == [{"id": 1}]
-    assert extract_records(None, "data", resp) == []
+    assert extract_records(None, "data", httpx.Response(204, request=resp.request)) == []
+    with pytest.raises(SourceError, match=r"records path 'data' in HTTP 200 from .* is null, not a list"):
+        extract_records({"data": None}, "data", resp, null_is_empty=False)
+    with pytest.raises(SourceError, match="has an empty body"):
+        extract_records(None, "data", httpx.Response(200, request=resp.request))
 
 
 def test_html_body_with_200() -> None:

@@ -85,6 +85,7 @@ def fetch_rest_pages(
     config = source.pagination
     state = resume if resume is not None else pagination.first_state(config)
     slot = shape if typed_decoding_applies(source) else None
+    null_is_empty = not pagination.ends_on_empty(config)
 
     def fetch(page_state: dict[str, Any]) -> Fetched:
         request = pagination.page_request(config, page_state, url, params)
@@ -102,7 +103,7 @@ def fetch_rest_pages(
             if typed is not None:
                 return response, None, typed
         body = parse_json(response)
-        return response, body, extract_records(body, source.records, response)
+        return response, body, extract_records(body, source.records, response, null_is_empty=null_is_empty)
 
     by_last = isinstance(config, CursorPagination) and config.from_last_record is not None
     ahead = source.concurrency if window is None else window
@@ -204,20 +205,40 @@ def _ahead(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def extract_records(body: Any, path: str | None, response: httpx.Response) -> list[Record]:
-    """The list of records at ``path`` in ``body``; an empty body (HTTP 204) is an empty page."""
-    if body is None:
+def extract_records(
+    body: Any, path: str | None, response: httpx.Response, *, null_is_empty: bool = True
+) -> list[Record]:
+    """The list of records at ``path`` in ``body``.
+
+    HTTP 204 is an empty page. An empty body with any other status is never a page (a cut or
+    lost answer looks the same), nor is a records path that is missing or not a list. ``null``
+    at the path is an empty page where ``null_is_empty`` (kinds that an empty page cannot end:
+    see :func:`~dailyfetch.fetch.pagination.ends_on_empty`), and an error elsewhere.
+    """
+    if response.status_code == 204:
         return []
+    shown = f"HTTP {response.status_code} from {mask_url(str(response.request.url))}"
+    if not response.content:
+        raise SourceError(
+            f"{shown} has an empty body, not a page of records (an API with no more records "
+            "answers an empty list, or HTTP 204)",
+            hint="the pages before it are kept; a rerun resumes at this page",
+        )
     found = pagination.lookup_path(body, path)
     where = f"records path '{path}'" if path else "response body"
-    shown = f"HTTP {response.status_code} from {mask_url(str(response.request.url))}"
     if pagination.is_missing(found):
         raise SourceError(
             f"{where} not found in {shown}: {body_preview(response)}",
             hint="check [source].records",
         )
     if found is None:
-        return []
+        if null_is_empty:
+            return []
+        raise SourceError(
+            f"{where} in {shown} is null, not a list: this paging ends only at an empty list "
+            f"([]) or HTTP 204, so a null page could be the middle of the stream: {body_preview(response)}",
+            hint="the pages before it are kept; a rerun resumes at this page",
+        )
     if isinstance(found, dict) and not path:
         return [found]
     if not isinstance(found, list):
