@@ -25,16 +25,31 @@ STYLES = {
 }
 
 
-def config_text(url: str, initial: str, lookback: str | None = None, batch_size: int = 4) -> str:
-    """An incremental job against the Datasette-shaped API: next_url pagination, ``updated_at__gt``."""
-    return (
-        f'[job]\nname = "{JOB}"\n[source]\nkind = "rest"\nurl = "{url}/db/items.json"\nrecords = "rows"\n'
+def config_text(
+    url: str, initial: str, lookback: str | None = None, batch_size: int = 4, api: str = "datasette"
+) -> str:
+    """An incremental job against the SQLite-backed API, shaped like Datasette or like json-server 1.0.
+
+    Datasette pages by ``next_url`` and filters with ``updated_at__gt``; json-server pages by
+    ``_page`` (which dailyfetch decodes typed) and filters with ``updated_at_gt``.
+    """
+    source = {
+        "datasette": f'url = "{url}/db/items.json"\nrecords = "rows"\n'
         'params = { _shape = "objects", _size = "4" }\n'
-        'pagination = { kind = "next_url", path = "next_url" }\n'
-        f'[source.incremental]\ncursor = "updated_at"\nparam = "updated_at__gt"\ninitial = "{initial}"\n'
+        'pagination = { kind = "next_url", path = "next_url" }\n',
+        "json-server": f'url = "{url}/items"\nrecords = "data"\nparams = {{ _per_page = "4" }}\n'
+        'pagination = { kind = "page_number", param = "_page", start = 1 }\n',
+    }[api]
+    param = PARAM[api]
+    return (
+        f'[job]\nname = "{JOB}"\n[source]\nkind = "rest"\n{source}'
+        f'[source.incremental]\ncursor = "updated_at"\nparam = "{param}"\ninitial = "{initial}"\n'
         + (f'lookback = "{lookback}"\n' if lookback else "")
         + f'[destination]\ntable = "items"\nprimary_key = ["id"]\nbatch_size = {batch_size}\n'
     )
+
+
+PARAM = {"datasette": "updated_at__gt", "json-server": "updated_at_gt"}
 
 
 def mark(db_url: str) -> tuple[str | None, str | None] | None:
@@ -62,21 +77,22 @@ def sqlite_api() -> SQLiteTableAPI:
     server.stop()
 
 
+@pytest.mark.parametrize("api", sorted(PARAM))
 @pytest.mark.parametrize("style", sorted(STYLES))
 def test_mark_is_sent_back_as_the_api_wrote_it_and_no_changed_row_is_skipped(
-    db_url: str, tmp_path: Path, sqlite_api: SQLiteTableAPI, style: str
+    db_url: str, tmp_path: Path, sqlite_api: SQLiteTableAPI, style: str, api: str
 ) -> None:
     """With no lookback, a text-comparing API receives the mark exactly as it sent it, and all 3 rows changed since land."""
     pattern, initial = STYLES[style]
     sqlite_api.put([(i, f"v{i}", pattern.format(i)) for i in range(1, 11)])
     config = tmp_path / "dailyfetch.toml"
-    config.write_text(config_text(sqlite_api.url, initial))
+    config.write_text(config_text(sqlite_api.url, initial, api=api))
     base = ["-c", str(config), "--database-url", db_url]
 
     first = run_cli("run", "--date", "2026-11-01", *base)
     assert first.returncode == 0, first.stderr
     assert len(table(db_url)) == 10
-    sent_first = sqlite_api.received("updated_at__gt")
+    sent_first = sqlite_api.received(PARAM[api])
 
     # Three rows change after the mark, within the text forms a SQLite-backed API keeps.
     later = {
@@ -94,7 +110,7 @@ def test_mark_is_sent_back_as_the_api_wrote_it_and_no_changed_row_is_skipped(
     rows = table(db_url)
     assert [rows[i] for i in (2, 5, 7)] == [("v2-new", later[0]), ("v5-new", later[1]), ("v7-new", later[2])]
     assert mark(db_url) == (later[2], None), "the mark is stored as the API wrote it"
-    received = [q["updated_at__gt"] for q in sqlite_api.requests[sent:] if "updated_at__gt" in q]
+    received = [q[PARAM[api]] for q in sqlite_api.requests[sent:] if PARAM[api] in q]
     assert received and set(received) == {pattern.format(10)}, "the exact text the API sent"
     assert sent_first == [initial], "initial is sent as written"
 
@@ -123,18 +139,19 @@ def test_lookback_keeps_the_apis_spelling(
     assert {q["updated_at__gt"] for q in sqlite_api.requests[sent:]} == {since}
 
 
+@pytest.mark.parametrize("api", sorted(PARAM))
 @pytest.mark.parametrize(
     ("poison", "described"),
     [("9999-12-31T00:00:00.000Z", "past"), ("N/A", "text")],
 )
 def test_a_poisoned_cursor_value_fails_the_run_names_the_record_and_keeps_the_mark(
-    db_url: str, tmp_path: Path, sqlite_api: SQLiteTableAPI, poison: str, described: str
+    db_url: str, tmp_path: Path, sqlite_api: SQLiteTableAPI, poison: str, described: str, api: str
 ) -> None:
     """A record whose cursor is far in the future or not a timestamp fails the run naming its key; the mark stays."""
     pattern, initial = STYLES["js_toisostring"]
     sqlite_api.put([(i, f"v{i}", pattern.format(i)) for i in range(1, 11)])
     config = tmp_path / "dailyfetch.toml"
-    config.write_text(config_text(sqlite_api.url, initial))
+    config.write_text(config_text(sqlite_api.url, initial, api=api))
     base = ["-c", str(config), "--database-url", db_url]
     assert run_cli("run", "--date", "2026-11-01", *base).returncode == 0
     before = mark(db_url)

@@ -10,6 +10,13 @@ Written from Datasette's documented behaviour (docs.datasette.io, "JSON API" and
 - ``_size`` rows a page in primary key order; ``next_url`` carries ``_next=<last id>`` and is
   null on the last page.
 
+It also answers like json-server 1.0 (its README, "Conditions" and "Pagination"), a JavaScript
+server whose ``_gt`` compares strings as strings:
+
+- ``GET /items?updated_at_gt=<value>&_page=N&_per_page=M`` answers
+  ``{"first": 1, "prev": ..., "next": ..., "last": ..., "pages": ..., "items": <count>, "data": [...]}``;
+  a page past the last has ``"data": []``.
+
 Every request's decoded query is kept in ``requests``, so a test can assert on the exact
 text the server received.
 """
@@ -58,6 +65,9 @@ class SQLiteTableAPI(LocalHTTPServer):
         parts = urlsplit(handler.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         self.requests.append(query)
+        if parts.path == "/items":
+            self._json_server(handler, query)
+            return
         if parts.path != "/db/items.json":
             self._send(handler, 404, {"ok": False, "error": "Table not found"})
             return
@@ -83,6 +93,22 @@ class SQLiteTableAPI(LocalHTTPServer):
             next_url = f"http://{host!s}:{port}{parts.path}?{urlencode(following)}"
         self._send(handler, 200, {"rows": rows, "next": None if next_url is None else rows[-1]["id"],
                                   "next_url": next_url})  # fmt: skip
+
+    def _json_server(self, handler: BaseHTTPRequestHandler, query: dict[str, str]) -> None:
+        where, args = "1 = 1", []
+        if "updated_at_gt" in query:
+            where, args = "updated_at > ?", [query["updated_at_gt"]]
+        page, per_page = int(query.get("_page", "1")), int(query.get("_per_page", "10"))
+        sql = f"SELECT id, v, updated_at FROM items WHERE {where} ORDER BY id"  # noqa: S608 (fixed text)
+        with self._lock:
+            found = self._db.execute(sql, args).fetchall()
+        pages = max(1, -(-len(found) // per_page))
+        chunk = found[(page - 1) * per_page : page * per_page]
+        self._send(handler, 200, {
+            "first": 1, "prev": page - 1 if page > 1 else None, "next": page + 1 if page < pages else None,
+            "last": pages, "pages": pages, "items": len(found),
+            "data": [{"id": i, "v": v, "updated_at": u} for i, v, u in chunk],
+        })  # fmt: skip
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
