@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -77,10 +77,18 @@ def test_nulls_and_missing_values_are_ignored() -> None:
 @pytest.mark.parametrize(
     ("values", "initial", "named"),
     [
-        (["2025-03-01T12:00:00Z", "N/A"], "2025-01-01T00:00:00Z", "id=2: cursor field 'updated_at' is text 'N/A'"),
+        (
+            ["2025-03-01T12:00:00Z", "N/A"],
+            "2025-01-01T00:00:00Z",
+            "id=2: cursor field 'updated_at' is text 'N/A'",
+        ),
         (["N/A", "2025-03-01T12:00:00Z"], "2025-01-01T00:00:00Z", "id=1: cursor field 'updated_at' is text"),
         ([None, 1740830400], "2025-01-01T00:00:00Z", "id=2: cursor field 'updated_at' is a number"),
-        (["2025-03-01T12:00:00Z", True], "2025-01-01T00:00:00Z", "id=2: cursor field 'updated_at' is a boolean"),
+        (
+            ["2025-03-01T12:00:00Z", True],
+            "2025-01-01T00:00:00Z",
+            "id=2: cursor field 'updated_at' is a boolean",
+        ),
         ([5, "2025-03-01T12:00:00Z"], "0", "id=2: cursor field 'updated_at' is a timestamp"),
         ([5, True], "0", "id=2: cursor field 'updated_at' is a boolean"),
         ([5, {"at": 1}], "0", "id=2: cursor field 'updated_at' is a JSON object"),
@@ -100,7 +108,9 @@ def test_a_value_of_another_type_than_initial_fails_naming_the_record(
 def test_a_timestamp_far_past_now_fails_naming_the_record() -> None:
     """A timestamp more than a day past now/window end fails naming the record; within the tolerance it is a mark."""
     poison = ["2025-03-01T12:00:00Z", "9999-12-31T00:00:00Z"]
-    with pytest.raises(SourceError, match=r"record id=2: cursor field 'updated_at' = '9999-12-31T00:00:00Z' is more"):
+    with pytest.raises(
+        SourceError, match=r"record id=2: cursor field 'updated_at' = '9999-12-31T00:00:00Z' is more"
+    ):
         batch_mark(poison, inc(), latest=LATEST, key_of=key)
     skewed = (NOW + timedelta(hours=23)).isoformat()
     assert batch_mark([skewed], inc(), latest=LATEST, key_of=key) == Mark(skewed, NOW + timedelta(hours=23))
@@ -161,13 +171,17 @@ def test_since_never_goes_before_initial() -> None:
 
 def test_a_duration_lookback_for_a_numeric_cursor_is_a_config_error() -> None:
     """``lookback = "2h"`` on a numeric cursor names the key instead of crashing."""
-    with pytest.raises(ConfigError, match="source.incremental.lookback"):
+    with pytest.raises(ConfigError, match=r"source\.incremental\.lookback"):
         since_for(inc(initial="0", lookback="2h"), "100")
 
 
 @pytest.mark.parametrize(
     ("stored", "problem"),
-    [("N/A", "is text, not a timestamp"), ("9999-12-31T00:00:00Z", "more than 1 day in the future"), ("17", "number")],
+    [
+        ("N/A", "is text, not a timestamp"),
+        ("9999-12-31T00:00:00Z", "more than 1 day in the future"),
+        ("17", "number"),
+    ],
 )
 def test_a_poisoned_stored_mark_fails_naming_the_reset_command(stored: str, problem: str) -> None:
     """A stored mark of another type or far in the future is a LoadError naming it and `dailyfetch state reset`."""
@@ -200,7 +214,9 @@ _STYLES = st.sampled_from(
 
 
 @given(
-    instant=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
+    instant=st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
     style=_STYLES,
     digits=st.integers(1, 9),
     seconds=st.floats(0, 10**7, allow_nan=False),
@@ -233,6 +249,14 @@ def test_shift_number_refuses_what_is_not_a_number() -> None:
     """A non-numeric lookback for a number is a ValueError (turned into a ConfigError by since_for)."""
     with pytest.raises(ValueError):
         shift_number("100", "2h")
-    assert shift_timestamp("2025-03-01T12:00:00Z", datetime(2025, 3, 1, 12, tzinfo=timezone.utc), 0) == (
+    assert shift_timestamp("2025-03-01T12:00:00Z", datetime(2025, 3, 1, 12, tzinfo=UTC), 0) == (
         "2025-03-01T12:00:00Z"
+    )
+
+
+def test_python_sources_may_yield_datetimes() -> None:
+    """Aware or naive ``datetime`` values from a Python source are timestamps, sent back as ISO 8601."""
+    values = [datetime(2025, 3, 1, 12, tzinfo=UTC), datetime(2025, 3, 1, 13), None]
+    assert batch_mark(values, inc(), latest=LATEST, key_of=key) == Mark(
+        "2025-03-01T13:00:00", datetime(2025, 3, 1, 13, tzinfo=UTC)
     )
