@@ -20,6 +20,13 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@ $(VENV)/.installed
 
+# Real servers the peer tests run against (requirements/peers.txt), in a venv of their own.
+PEERS ?= .venv-peers
+$(PEERS)/.installed: requirements/peers.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q -r requirements/peers.txt
+	@touch $@
+
 run: $(VENV)/.installed
 	$(BIN)/dailyfetch run -c $(EXAMPLE)
 	@echo
@@ -34,9 +41,9 @@ lint: $(VENV)/.test-installed
 typecheck: $(VENV)/.test-installed
 	$(BIN)/mypy --strict src/dailyfetch
 
-pytest: $(VENV)/.test-installed
-	$(BIN)/pytest -q -p no:cacheprovider -n 2 -m "not serial"
-	$(BIN)/pytest -q -p no:cacheprovider -m serial
+pytest: $(VENV)/.test-installed $(PEERS)/.installed
+	DAILYFETCH_PEERS=$(abspath $(PEERS)) $(BIN)/pytest -q -p no:cacheprovider -n 2 -m "not serial"
+	DAILYFETCH_PEERS=$(abspath $(PEERS)) $(BIN)/pytest -q -p no:cacheprovider -m serial
 
 infra-test:
 	bash scripts/test-infra.sh
@@ -50,4 +57,4 @@ deploy:
 	bash scripts/deploy.sh
 
 clean:
-	rm -rf $(VENV) .venv-infra .venv-checkov .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) $(PEERS) .venv-infra .venv-checkov .pytest_cache .mypy_cache .ruff_cache dist build

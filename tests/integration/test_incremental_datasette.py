@@ -1,8 +1,8 @@
 """Incremental runs against a real Datasette (SQLite compares ``updated_at__gt`` as text).
 
-Datasette is found as ``$DAILYFETCH_DATASETTE``, on the PATH, or in ``/tmp/venv-datasette``
-(``python3 -m venv /tmp/venv-datasette && /tmp/venv-datasette/bin/pip install datasette``).
-Without it the test skips (fails under ``DAILYFETCH_STRICT=1``).
+Datasette is found as ``$DAILYFETCH_DATASETTE``, in ``$DAILYFETCH_PEERS/bin`` (the venv that
+``make test`` builds from requirements/peers.txt), or on the PATH. Without it the test skips
+(fails under ``DAILYFETCH_STRICT=1``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from support.configs import fetch_table, ledger_rows
 
 
 def _datasette() -> str | None:
-    for candidate in (os.environ.get("DAILYFETCH_DATASETTE"), shutil.which("datasette"),
-                      "/tmp/venv-datasette/bin/datasette"):  # fmt: skip
+    peers = os.environ.get("DAILYFETCH_PEERS")
+    for candidate in (os.environ.get("DAILYFETCH_DATASETTE"),
+                      str(Path(peers) / "bin" / "datasette") if peers else None,
+                      shutil.which("datasette")):  # fmt: skip
         if candidate and Path(candidate).is_file():
             return candidate
     return None
