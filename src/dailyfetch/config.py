@@ -273,6 +273,8 @@ class SourceConfig(_Section):
     partitions: dict[str, list[str | int]] = Field(default_factory=dict)
     connect_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
     read_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    request_timeout: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    allowed_hosts: list[str] = Field(default_factory=list)
     max_pages: Annotated[int, Field(ge=1)] | None = None
     retry_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     retry_max_wait: Annotated[float, Field(gt=0, le=3600)] = 120.0
@@ -294,6 +296,18 @@ class SourceConfig(_Section):
                 raise ValueError(f"partition '{name}' needs at least one value")
             if len({str(v) for v in values}) != len(values):
                 raise ValueError(f"partition '{name}' has duplicate values")
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        name = r"(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]"  # or [IPv6]
+        for entry in value:
+            if not re.fullmatch(f"({name})(:\\d{{1,5}})?", entry):
+                raise ValueError(
+                    f"'{entry}' is not a host name: give 'cdn.example.com', 'cdn.example.com:8443' "
+                    "or '*.example.com' (no scheme, no path)"
+                )
         return value
 
     @field_validator("function")

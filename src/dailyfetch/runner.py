@@ -31,6 +31,7 @@ from dailyfetch.errors import ClaimLostError, DailyfetchError, DatabaseUnavailab
 from dailyfetch.fetch.auth import build_auth
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.http import build_client
+from dailyfetch.fetch.origin import origin_policy
 from dailyfetch.heartbeat import heartbeat
 from dailyfetch.metrics import emit_run_metrics
 from dailyfetch.observe import NullObserver, RunObserver
@@ -126,6 +127,9 @@ def run_job(
             auth=build_auth(source.auth),
             # A Python source's own requests (ctx.client) are counted as they are sent.
             on_request=control.stats.count_request if source.kind == "python" else None,
+            request_timeout=source.request_timeout,
+            stop=stop,
+            origins=origin_policy(source, plan),
         )
         try:
             run, already = _open(url, plan, force)

@@ -24,8 +24,11 @@ from tenacity.wait import wait_random_exponential
 
 from dailyfetch import __version__
 from dailyfetch.errors import SourceError, TransientSourceError
+from dailyfetch.fetch.client import DailyfetchClient, IncompleteBody, RequestTimeout
 from dailyfetch.fetch.control import FetchControl
+from dailyfetch.fetch.origin import OriginPolicy
 from dailyfetch.redact import mask_url, redact
+from dailyfetch.stopping import StopToken
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _BODY_PREVIEW = 120
@@ -64,18 +67,30 @@ def build_client(
     read_timeout: float,
     auth: httpx.Auth | None = None,
     on_request: Callable[[], None] | None = None,
+    request_timeout: float | None = None,
+    stop: StopToken | None = None,
+    origins: OriginPolicy | None = None,
 ) -> httpx.Client:
     """A client with separate connect and read timeouts and connection reuse.
 
-    ``on_request`` is called as each request is sent through the client itself: the count
-    for Python sources, whose requests do not go through :func:`send`.
+    ``request_timeout`` bounds each request in all (redirects and body included) and
+    ``stop`` ends its I/O when the run must stop (:mod:`.deadline`); ``origins`` keeps
+    requests and credentials on the job's origin (:mod:`.origin`). ``on_request`` is
+    called as each request is sent through the client itself: the count for Python
+    sources, whose requests do not go through :func:`send`.
     """
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-    hooks = {"request": [lambda _request: on_request()]} if on_request else None
-    return httpx.Client(
+    hooks: list[Callable[[httpx.Request], None]] = []
+    if origins is not None:
+        hooks.append(origins.screen)
+    if on_request is not None:
+        hooks.append(lambda _request: on_request())
+    return DailyfetchClient(
+        request_timeout=request_timeout,
+        stop=stop,
         timeout=timeout,
         auth=auth,
-        event_hooks=hooks,
+        event_hooks={"request": hooks} if hooks else None,
         follow_redirects=True,
         headers={"User-Agent": f"dailyfetch/{__version__}", "Accept": "application/json"},
         limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
@@ -162,7 +177,7 @@ def send(
                 if control.limiter is not None:  # inside the slot, so the start is the send
                     control.limiter.acquire(control.stop)
                 control.stats.count_request()
-                return _send_once(client, method, url, params=params, headers=headers)
+                return _send_once(client, method, url, params=params, headers=headers, control=control)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -180,29 +195,15 @@ def _send_once(
     *,
     params: dict[str, Any] | None,
     headers: dict[str, str] | None,
+    control: FetchControl,
 ) -> httpx.Response:
     try:
         response = client.request(method, merge_params(url, params), headers=headers)
-    except httpx.ConnectError as exc:
-        shown = describe_request(url, params)
-        host = httpx.URL(url).host
-        text = str(exc)
-        if (
-            "Name or service not known" in text
-            or "nodename nor servname" in text
-            or ("Temporary failure in name resolution" in text)
-        ):
-            raise SourceError(
-                f"cannot reach host {host}: the name does not resolve (offline?) [{shown}]"
-            ) from None
-        raise TransientSourceError(f"cannot connect to {host}: {redact(text)} [{shown}]") from None
-    except httpx.TimeoutException as exc:
-        kind = type(exc).__name__
-        raise TransientSourceError(f"{kind} after waiting on {describe_request(url, params)}") from None
-    except httpx.TransportError as exc:
-        raise TransientSourceError(
-            f"connection failed ({type(exc).__name__}: {redact(str(exc))}) on {describe_request(url, params)}"
-        ) from None
+    except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client was closed (the grace ran out)
+        control.stop.check()  # a failure because the run is stopping is the stop, not the source's fault
+        if isinstance(exc, RuntimeError):
+            raise
+        raise _source_error(exc, url, params) from None
     # The body is read and the connection returned: drop the stream, whose back-reference
     # to the response is a cycle that would keep every page's body alive until the
     # cyclic GC runs (which runner._rarer_gc makes rare).
@@ -215,6 +216,37 @@ def _send_once(
     if status in RETRYABLE_STATUS:
         raise _RetryableResponse(message, status, retry_after(response))
     raise SourceError(message)
+
+
+def _source_error(exc: httpx.HTTPError, url: str, params: dict[str, Any] | None) -> SourceError:
+    """An httpx failure as a :class:`SourceError`: transient when another attempt may pass."""
+    shown = describe_request(url, params)
+    if isinstance(exc, httpx.ConnectError):
+        host = httpx.URL(url).host
+        text = str(exc)
+        if (
+            "Name or service not known" in text
+            or "nodename nor servname" in text
+            or ("Temporary failure in name resolution" in text)
+        ):
+            return SourceError(f"cannot reach host {host}: the name does not resolve (offline?) [{shown}]")
+        return TransientSourceError(f"cannot connect to {host}: {redact(text)} [{shown}]")
+    if isinstance(exc, RequestTimeout):
+        return TransientSourceError(
+            f"no complete response from {shown} within [source] request_timeout = {exc.seconds:g} s",
+            hint="raise [source] request_timeout if the API is this slow",
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return TransientSourceError(f"{type(exc).__name__} after waiting on {shown}")
+    if isinstance(exc, IncompleteBody):
+        return (TransientSourceError if exc.truncated else SourceError)(redact(str(exc)))
+    if isinstance(exc, httpx.DecodingError):  # a bad gzip checksum, an invalid stream: corrupt in transit
+        return TransientSourceError(f"the body from {shown} does not decode: {redact(str(exc))}")
+    if isinstance(exc, httpx.TransportError):
+        return TransientSourceError(
+            f"connection failed ({type(exc).__name__}: {redact(str(exc))}) on {shown}"
+        )
+    return SourceError(f"{type(exc).__name__}: {redact(str(exc))} on {shown}")
 
 
 def body_preview(response: httpx.Response) -> str:
