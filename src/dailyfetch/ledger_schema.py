@@ -16,7 +16,7 @@ __all__ = ["SCHEMA_VERSION", "ensure_ledger"]
 
 Connection = psycopg.Connection[Any]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _META = """
 CREATE SCHEMA IF NOT EXISTS dailyfetch;
 CREATE TABLE IF NOT EXISTS dailyfetch.meta (version int NOT NULL);
@@ -78,6 +78,22 @@ CREATE TABLE IF NOT EXISTS dailyfetch.cursor_changes (
     new_value text,
     set_by text NOT NULL,
     changed_at timestamptz NOT NULL DEFAULT now()
+);
+-- Version 5: the columns whose name is not their field's (dailyfetch.load.names); field as JSON text.
+CREATE TABLE IF NOT EXISTS dailyfetch.column_names (
+    schema text NOT NULL,
+    "table" text NOT NULL,
+    "column" text NOT NULL,
+    field text NOT NULL,
+    PRIMARY KEY (schema, "table", "column")
+);
+-- Version 5: the jobs writing each destination table, so a replace job can refuse to share one.
+CREATE TABLE IF NOT EXISTS dailyfetch.destinations (
+    schema text NOT NULL,
+    "table" text NOT NULL,
+    job text NOT NULL,
+    mode text NOT NULL,
+    PRIMARY KEY (schema, "table", job)
 );
 """
 

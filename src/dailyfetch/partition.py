@@ -94,9 +94,10 @@ class PartitionWorker:
         bound.info("partition.started", attempt=claim.attempts, resumed=claim.progress is not None)
         self.control.observer.partition_started(claim.key, claim.rows)
         started = time.monotonic()
+        writer.claim_table(self.conn, self.spec, self.plan.job)  # a replace job writes its table alone
         if self.spec.mode == "replace":
             shadow.prepare_shadow(self.conn, self.spec, self.into)
-        self.columns = writer.read_columns(self.conn, self.spec.schema, self.into) or {}
+        self.columns = writer.read_fields(self.conn, self.spec, self.into) or {}  # keyed by field
         if self.columns and self.spec.primary_key and self.spec.mode != "append":
             # A plain INSERT first is only safe where the key is enforced (see write_batch).
             self.spec.expect_new = writer.has_unique_key(self.conn, self.spec, self.into)
@@ -305,11 +306,11 @@ class PartitionWorker:
         else:
             values = cols.field_values(records)
             observed = cols.observe(records, values)
-        unready = spec.window_column and self.columns and writer.WINDOW_COLUMN not in self.columns
+        unready = writer.bookkeeping_missing(spec, self.columns)  # an append table from before a column
         if unready or any(
             name not in self.columns for name, types in observed.items() if cols.infer_type(types)
         ):
-            self.columns = writer.prepare_table(self.conn, spec, self.into, observed)
+            self.columns = writer.prepare_table(self.conn, spec, self.into, observed, records)
         if self.config.source.on_bad_record == "skip":
             records = self._skip_unstorable(records, bad)
             values = cols.field_values(records)
@@ -328,7 +329,7 @@ class PartitionWorker:
                 tags = None
                 if spec.mode == "append":
                     start = self.plan.start_wall if spec.window_column else None
-                    tags = writer.AppendTags(self.plan.logical_date, claim.key, start)
+                    tags = writer.AppendTags(self.plan.logical_date, claim.key, start, job=self.plan.job)
                     if fresh:
                         writer.delete_partition_rows(self.conn, spec, self.into, tags)
                 if fresh:

@@ -132,7 +132,7 @@ def test_merge_turns_to_upserts_when_copy_meets_an_existing_key(db_url: str) -> 
 def test_append_bookkeeping_columns_go_in_with_copy(db_url: str) -> None:
     """Append mode's date, partition and window columns are written as constants of the COPY."""
     spec = _spec("append", sub_day=True)
-    tags = writer.AppendTags(date(2026, 11, 1), "part=eu", datetime(2026, 11, 1, 13, 0))
+    tags = writer.AppendTags(date(2026, 11, 1), "part=eu", datetime(2026, 11, 1, 13, 0), job="orders")
     with psycopg.connect(db_url) as conn:
         assert _write(conn, spec, [{"id": "a", "v": 1}, {"id": "b", "v": 2}], tags=tags) == 2
     rows = fetch_table(db_url)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from dailyfetch.config import Config
+from dailyfetch.ledger_schema import SCHEMA_VERSION
 from dailyfetch.missed import missing_dates
 from dailyfetch.runner import run_job
 from support.cli import run_cli
@@ -179,7 +180,7 @@ def test_a_version_3_ledger_is_upgraded_in_place(api: FakeAPI, db_url: str) -> N
     assert run(daily, date(2026, 11, 1), db_url) == "already_succeeded"
     assert api.requests == []
     assert run(daily, date(2026, 11, 2), db_url) == "succeeded"
-    assert ledger_rows(db_url, "SELECT max(version) FROM dailyfetch.meta") == [(4,)]
+    assert ledger_rows(db_url, "SELECT max(version) FROM dailyfetch.meta") == [(SCHEMA_VERSION,)]
     assert ledger_rows(
         db_url, "SELECT id, logical_date, logical_time, status FROM dailyfetch.runs ORDER BY id"
     ) == [

@@ -22,7 +22,7 @@ import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
 from tenacity.wait import wait_random_exponential
 
-from dailyfetch import __version__
+from dailyfetch import __version__, jsontext
 from dailyfetch.errors import SourceError, TransientSourceError
 from dailyfetch.fetch.client import DailyfetchClient, IncompleteBody, RequestTimeout
 from dailyfetch.fetch.control import FetchControl
@@ -264,7 +264,7 @@ def parse_json(response: httpx.Response) -> Any:
     if response.status_code == 204 or not response.content:
         return None
     try:
-        return orjson.loads(response.content)
+        return jsontext.loads(response.content)  # integers beyond 64 bits exact (orjson rounds them)
     except orjson.JSONDecodeError:
         kind = response.headers.get("content-type", "unknown content type").split(";")[0]
         raise SourceError(

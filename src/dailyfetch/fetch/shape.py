@@ -38,9 +38,10 @@ from operator import attrgetter
 from typing import Any, Union, overload
 
 import msgspec
-import orjson
 
+from dailyfetch import jsontext
 from dailyfetch.load.columns import accepts, jsonb_binary
+from dailyfetch.load.keys import refuse_merged_types
 
 Record = dict[str, Any]
 MAX_MISSES = 3
@@ -110,9 +111,9 @@ class RecordShape:
             complete = False  # perhaps a record lacks a field
             try:
                 body = self._sparse.decode(content)
-            except msgspec.MsgspecError:
+            except (msgspec.MsgspecError, RecursionError):
                 return None
-        except msgspec.MsgspecError:
+        except (msgspec.MsgspecError, RecursionError):  # RecursionError: nested deeper than msgspec goes
             return None
         for _ in range(self._depth):
             body = body.f0
@@ -124,7 +125,7 @@ class RecordShape:
         for name, attr in zip(self.fields, self.attrs, strict=True):
             value = getattr(row, attr)
             if value is not _MISSING:
-                out[name] = orjson.loads(bytes(value)) if name in self.raw else value
+                out[name] = jsontext.loads(bytes(value)) if name in self.raw else value
         return out
 
 
@@ -160,7 +161,7 @@ class TypedRecords(Sequence[Record]):
         if not self.complete and _MISSING in values:
             values = [None if v is _MISSING else v for v in values]
         if name in self.shape.raw:
-            return [None if v is None else orjson.loads(bytes(v)) for v in values]
+            return [None if v is None else jsontext.loads(bytes(v)) for v in values]
         return values
 
     def columns(self) -> dict[str, Sequence[Any]]:
@@ -200,10 +201,13 @@ class TypedRecords(Sequence[Record]):
             return None
         if len(latest) == len(self.rows):
             return self
+        refuse_merged_types(key, values)  # 1 and 1.0 in a double precision key column
         return TypedRecords(self.shape, list(latest.values()), complete=self.complete)
 
 
 def _kinds(family: str | None) -> frozenset[type]:
+    if family == "numeric":  # a column inferred from integers too big for bigint (or a double)
+        return frozenset({int, float})
     return accepts(family) if family is not None else frozenset()
 
 

@@ -2,32 +2,40 @@
 
 Inference (for a column seen for the first time):
 
-=====================  ====================
-JSON values seen        column type
-=====================  ====================
-integers                ``bigint``
-floats (or int+float)   ``double precision``
-booleans                ``boolean``
-strings                 ``text``
-objects / arrays        ``jsonb``
-a mix of the above      ``jsonb`` (lossless)
-only nulls              no column yet
-=====================  ====================
+=======================  ====================
+JSON values seen          column type
+=======================  ====================
+integers                  ``bigint``
+integers, one past it     ``numeric``
+floats (or int+float)     ``double precision``
+int+float, an int past    ``numeric``
+2**53 (a double rounds)
+booleans                  ``boolean``
+strings                   ``text``
+objects / arrays          ``jsonb``
+a mix of the above        ``jsonb`` (lossless)
+only nulls                no column yet
+=======================  ====================
 
 Declared types (``[destination.columns]``) win. A value whose JSON type a
 column cannot hold without coercion (a string in a ``bigint`` column, a float
 in a ``bigint``, a number in a ``text`` column) is an error naming the column
-and the row's key: nothing is silently dropped or converted.
+and the row's key: nothing is silently dropped or converted. So is an integer that
+its column cannot hold exactly (beyond ``bigint``; beyond 2**53 in a ``double
+precision`` column, 2**24 in a ``real`` one), with the ``ALTER TABLE`` that widens
+the column to ``numeric``: an integer never silently becomes a float.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from itertools import chain, repeat
-from operator import itemgetter
+from operator import is_not, itemgetter
 from typing import Any
 
 from dailyfetch.errors import LoadError
+from dailyfetch.load.names import column_name
 
 _INTEGER_TYPES = frozenset({"bigint", "integer", "smallint"})
 _FLOAT_TYPES = frozenset({"double precision", "real", "numeric"})
@@ -67,20 +75,58 @@ def family(pg_type: str) -> str:
     return "parsed"
 
 
-def infer_type(types: Iterable[type]) -> str | None:
-    """The column type for a set of observed Python value types (``None`` if only nulls)."""
+def infer_type(types: Iterable[type], values: Sequence[Any] | None = None) -> str | None:
+    """The column type for a set of observed Python value types (``None`` if only nulls).
+
+    With ``values`` (the field's values), integers that ``bigint`` (or, beside floats,
+    a double) cannot hold exactly make the column ``numeric``.
+    """
     seen = {t for t in types if t is not type(None)}
     if not seen:
         return None
     if seen == {bool}:
         return "boolean"
     if seen == {int}:
-        return "bigint"
+        return "bigint" if values is None or _fits_bigint(values) else "numeric"
     if seen <= {int, float}:
-        return "double precision"
+        return "double precision" if values is None or _exact_in_double(values, _DOUBLE_EXACT) else "numeric"
     if seen == {str}:
         return "text"
     return "jsonb"
+
+
+_DOUBLE_EXACT = 2**53  # every integer up to this magnitude is a double exactly; 2**53 + 1 is not
+_EXACT_LIMIT = {"double precision": _DOUBLE_EXACT, "real": 2**24}
+_not_none = partial(is_not, None)
+
+
+def _fits_bigint(values: Sequence[Any]) -> bool:
+    """Whether the integers (and nulls) ``values`` all fit ``bigint``."""
+    present = list(filter(_not_none, values))
+    return not present or (min(present) >= -(2**63) and max(present) < 2**63)
+
+
+def _exact_in_double(values: Sequence[Any], limit: int) -> bool:
+    """Whether no integer among ``values`` (numbers and nulls) is beyond ``limit`` in magnitude.
+
+    A pass in C over the magnitudes first: only a batch with a value beyond ``limit``
+    (a float there is fine) is looked at value by value.
+    """
+    try:
+        if max(map(abs, filter(None, values)), default=0) <= limit:
+            return True
+    except TypeError:  # not all numbers: the type checks name the value
+        return True
+    return not any(type(v) is int and not -limit <= v <= limit for v in values)
+
+
+def values_of(records: Sequence[dict[str, Any]], name: str) -> Sequence[Any]:
+    """Field ``name``'s value in each record (``None`` where it has none), for a field that is not
+    ``jsonb``'s (typed records give their columns, a ``jsonb`` one as text)."""
+    typed = getattr(records, "columns", None)
+    if typed is not None:
+        return typed().get(name, ())  # type: ignore[no-any-return]
+    return list(map(dict.get, records, repeat(name)))
 
 
 Columns = dict[str, Sequence[Any]]
@@ -146,10 +192,12 @@ def describe(
 ) -> tuple[list[str], dict[str, str | None]]:
     """The fields of ``records`` and the family of each one's column: the table's (``columns``),
     else the declared or inferred type a batch of them creates (``None``: only nulls, no column)."""
-    observed = observe(records)
+    values = field_values(records)
+    observed = observe(records, values)
     families: dict[str, str | None] = {}
     for name, types in observed.items():
-        pg_type = columns.get(name) or declared.get(name) or infer_type(types)
+        column = values[name] if values is not None else values_of(records, name)
+        pg_type = columns.get(name) or declared.get(name) or infer_type(types, column)
         families[name] = family(pg_type) if pg_type else None
     return list(observed), families
 
@@ -195,6 +243,35 @@ def _json_name(kind: type) -> str:
     }.get(kind, kind.__name__)
 
 
+def find_inexact_int(
+    records: Sequence[dict[str, Any]],
+    name: str,
+    pg_type: str,
+    columns: Mapping[str, str],
+    primary_key: Sequence[str],
+) -> BadValueError | None:
+    """The first integer of field ``name`` its ``pg_type`` (a float type) would round, as an error."""
+    limit = _EXACT_LIMIT.get(pg_type, _DOUBLE_EXACT)
+    values = values_of(records, name)
+    if _exact_in_double(values, limit):
+        return None
+    index = next(i for i, v in enumerate(values) if type(v) is int and not -limit <= v <= limit)
+    record = records[index]
+    return BadValueError(
+        f"column {name!r} ({pg_type}) cannot store {values[index]} exactly (it would round it)"
+        f" in row {describe_key(record, primary_key, index)}",
+        index=index,
+        hint=_widen(columns, name),
+    )
+
+
+def _widen(columns: Mapping[str, str], name: str) -> str:
+    """Advice that works for an integer its column cannot hold: the statement that widens it."""
+    table = getattr(columns, "qualified", "") or "<the table>"
+    ident = '"' + column_name(name).replace('"', '""') + '"'
+    return f"widen the column to numeric and run again: ALTER TABLE {table} ALTER COLUMN {ident} TYPE numeric"
+
+
 class BadValueError(LoadError):
     """A value its column cannot store; ``index`` is the record's position in the batch."""
 
@@ -216,10 +293,13 @@ def find_bad_value(
                 continue
             problem = _value_problem(pg_type, value)
             if problem:
+                widen = problem.endswith("(out of range)") and family(pg_type) == "integer"
                 return BadValueError(
                     f"column {name!r} ({pg_type}) cannot store {problem} in row {describe_key(record, primary_key, index)}",
                     index=index,
-                    hint="declare the column's type in [destination.columns] or fix the source",
+                    hint=_widen(columns, name)
+                    if widen
+                    else "declare the column's type in [destination.columns] or fix the source",
                 )
     return None
 
@@ -241,12 +321,18 @@ def _value_problem(pg_type: str, value: Any) -> str | None:
 
 
 def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+    """Whether a string in ``value`` (a key or a value, at any depth) holds a NUL."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 

@@ -34,7 +34,9 @@ import psycopg
 from psycopg import sql
 from psycopg.adapt import PyFormat
 
+from dailyfetch import jsontext
 from dailyfetch.load.columns import Columns, JsonbValues, jsonb_binary
+from dailyfetch.load.names import column_name
 
 # Column types whose binary form psycopg writes from the Python value JSON decodes to.
 _DATA_TYPES = frozenset({"bigint", "double precision", "boolean", "text", "jsonb"})
@@ -95,7 +97,7 @@ def try_copy(
     if types is None:
         return "declined"
     values: Columns = by_field if by_field is not None else {n: [r.get(n) for r in records] for n in names}
-    if not _savepoint_and_check(conn, table, [*names, *(c for c, _ in tags)], types):
+    if not _savepoint_and_check(conn, table, [*map(column_name, names), *(c for c, _ in tags)], types):
         return "declined"  # nothing written: the savepoint is simply left behind
     try:
         if copy_batch(conn, table, names, types, values, tags):
@@ -163,7 +165,7 @@ def copy_batch(
         data.append(column)
         wire_types.append(pg_type)
     wire_types += types[len(names) :]
-    targets = sql.SQL(", ").join(sql.Identifier(n) for n in [*names, *(c for c, _ in tags)])
+    targets = sql.SQL(", ").join(sql.Identifier(n) for n in [*map(column_name, names), *(c for c, _ in tags)])
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(table, targets)
     with conn.cursor() as cur, cur.copy(statement) as copy:
         # psycopg's C bytes dumper, not the DB-API ``Binary`` one a lookup by OID finds.
@@ -187,9 +189,14 @@ def _jsonb_binary(values: Sequence[Any]) -> JsonbValues:
     """``jsonb``'s binary form of each value; ``None`` stays NULL (a JSON null is stored as NULL).
 
     orjson encodes a NaN or infinite float as ``null``: that too becomes SQL NULL, as the
-    set-based path's ``NULLIF(doc -> field, 'null')`` makes it.
+    set-based path's ``NULLIF(doc -> field, 'null')`` makes it. A column orjson refuses
+    (an integer beyond 64 bits, deep nesting) is encoded again by :func:`jsontext.dumps`.
     """
-    dumps = orjson.dumps
-    if None in values:
-        return jsonb_binary([None if v is None else dumps(v) for v in values])
-    return jsonb_binary(list(map(dumps, values)))  # all in C
+    for dumps in (orjson.dumps, jsontext.dumps):
+        try:
+            if None in values:
+                return jsonb_binary([None if v is None else dumps(v) for v in values])
+            return jsonb_binary(list(map(dumps, values)))  # all in C
+        except orjson.JSONEncodeError:
+            continue
+    raise TypeError("a value is not JSON")  # pragma: no cover - jsontext.dumps raises TypeError itself

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg import sql
 
+from dailyfetch import jsontext
 from dailyfetch.load import writer
 
 
@@ -50,7 +50,7 @@ def locate_bad_record(
                             sql.SQL("SELECT {} FROM (SELECT %s::jsonb AS doc) AS one").format(
                                 writer.field_cast(name, columns[name])
                             ),
-                            (orjson.dumps(record).decode(),),
+                            (jsontext.dumps(writer.jsonb_record(record)).decode(),),
                         )
                 except psycopg.errors.DataError as exc:
                     lines = str(exc).strip().splitlines()

@@ -8,12 +8,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dailyfetch.load.writer import TableSpec, read_columns
+from dailyfetch.load.names import IDENTIFIER_BYTES
+from dailyfetch.load.table import TableSpec, read_columns, refuse_other_relation
 
 
 def shadow_name(table: str, run_id: int) -> str:
-    """The table a ``replace`` run fills before it is swapped in."""
-    return f"_dailyfetch_{run_id}_{table}"[:63]
+    """The table a ``replace`` run fills before it is swapped in (cut to 63 bytes, not mid-character)."""
+    name = f"_dailyfetch_{run_id}_{table}".encode()[:IDENTIFIER_BYTES]
+    return name.decode("utf-8", "ignore")
 
 
 def prepare_shadow(conn: psycopg.Connection[Any], spec: TableSpec, shadow: str) -> None:
@@ -28,6 +30,8 @@ def prepare_shadow(conn: psycopg.Connection[Any], spec: TableSpec, shadow: str) 
                     spec.qualified(shadow), spec.qualified()
                 )
             )
+        else:
+            refuse_other_relation(conn, spec, spec.table)  # a view where the table would be swapped in
 
 
 def drop_tables(conn: psycopg.Connection[Any], spec: TableSpec, tables: Sequence[str]) -> None:
