@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 
 from dailyfetch.errors import ConfigError, DatabaseUnavailableError
-from dailyfetch.redact import mask_url, redact, register_url_secrets
+from dailyfetch.redact import mask_url, redact, register_url_secrets, use_seal_key
 
 EMBEDDED = "embedded"
 
@@ -36,6 +36,7 @@ def resolve_database_url(option: str | None, configured: str | None) -> tuple[st
     ):
         if value:
             register_url_secrets(value)
+            use_seal_key(value)
             _validate_url(value, origin)
             return value, origin
     return EMBEDDED, EMBEDDED

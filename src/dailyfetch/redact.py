@@ -6,13 +6,29 @@ process as text passes through :func:`redact`, which replaces each registered
 secret with ``***``. URLs are additionally masked by :func:`mask_url`: the
 password in their userinfo and the values of query parameters whose names look
 secret (``token``, ``api_key``, ``signature`` ...).
+
+Each secret is registered with the forms it takes in text: URL-encoded (``%2F``
+and ``+`` for spaces), base64 (how HTTP Basic carries ``user:password``),
+JSON- and HTML-escaped. Values an API hands out in next-page URLs under
+secret-looking names (``?token=``, ``?session=``) are redacted too, as *recent*
+secrets (the last :data:`_RECENT` of them), without growing the registry per page.
+
+Resumable state (a partition's progress) is *sealed* before the ledger stores it:
+see :func:`seal`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import html
+import json
 import re
 import threading
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from collections import deque
+from collections.abc import Callable
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 _MIN_SECRET_LENGTH = 4
@@ -24,34 +40,66 @@ SENSITIVE_NAME = re.compile(
 )
 
 
+_RECENT = 64  # server-issued values kept for redaction (a page's token is echoed by its own error)
+
+
+def secret_forms(value: str) -> set[str]:
+    """The forms ``value`` takes in text: as is, URL-encoded, base64, JSON- and HTML-escaped."""
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value)}
+    raw = value.encode()
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        forms |= {encoded.decode(), encoded.decode().rstrip("=")}
+    forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    forms |= {value.replace("/", "\\/"), html.escape(value)}
+    if value.lower().startswith(("bearer ", "basic ", "token ")):
+        forms.add(value.split(" ", 1)[1])
+    return {f for f in forms if len(f) >= _MIN_SECRET_LENGTH}
+
+
 class SecretRegistry:
-    """The set of secret strings known to this process."""
+    """The set of secret strings known to this process (and the values recently seen in URLs)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._secrets: frozenset[str] = frozenset()
-        self._pattern: re.Pattern[str] | None = None
+        self._recent: deque[frozenset[str]] = deque(maxlen=_RECENT)
+        self._pattern: re.Pattern[str] | None = None  # every form of every secret, recent ones too
+        self._stable: re.Pattern[str] | None = None  # the registered secrets' forms only
+        self._recent_pattern: re.Pattern[str] | None = None
 
     def add(self, value: str | None) -> None:
-        """Register ``value`` (and its URL-encoded form) as a secret."""
+        """Register ``value`` (and every form of it, see :func:`secret_forms`) as a secret."""
         if not value or len(value) < _MIN_SECRET_LENGTH:
             return
-        forms = {value, quote(value, safe=""), quote(value)}
-        if value.lower().startswith(("bearer ", "basic ", "token ")):
-            forms.add(value.split(" ", 1)[1])
-        forms = {f for f in forms if len(f) >= _MIN_SECRET_LENGTH}
+        forms = secret_forms(value)
         with self._lock:
             new = self._secrets | forms
             if new != self._secrets:
                 self._secrets = new
-                ordered = sorted(new, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+                self._compile()
+
+    def add_recent(self, value: str | None) -> None:
+        """Redact ``value`` too (an API's token in a next-page URL); only the last few are kept."""
+        if not value or len(value) < _MIN_SECRET_LENGTH or value in self._secrets:
+            return
+        forms = frozenset(secret_forms(value))
+        with self._lock:
+            if forms not in self._recent:
+                self._recent.append(forms)
+                self._compile()
+
+    def _compile(self) -> None:
+        recent = frozenset().union(*self._recent) - self._secrets
+        self._stable = _alternation(self._secrets)
+        self._recent_pattern = _alternation(recent)
+        self._pattern = _alternation(self._secrets | recent)
 
     def clear(self) -> None:
         """Forget every secret (used between runs in one process, and by tests)."""
         with self._lock:
             self._secrets = frozenset()
-            self._pattern = None
+            self._recent.clear()
+            self._pattern = self._stable = self._recent_pattern = None
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every registered secret replaced by ``***``."""
@@ -62,6 +110,12 @@ class SecretRegistry:
 
     def __contains__(self, value: object) -> bool:
         return value in self._secrets
+
+
+def _alternation(values: frozenset[str]) -> re.Pattern[str] | None:
+    if not values:
+        return None
+    return re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))
 
 
 REGISTRY = SecretRegistry()
@@ -77,8 +131,37 @@ def register_secret(value: str | None) -> None:
     REGISTRY.add(value)
 
 
+def register_recent(value: str | None) -> None:
+    """Redact a value an API handed out (a token in a next-page URL), keeping only the last few."""
+    REGISTRY.add_recent(value)
+
+
+def _loose_password(url: str) -> str | None:
+    """The password of ``scheme://user:password@host...`` even when it holds an unencoded ``/ ? #``.
+
+    :func:`urllib.parse.urlsplit` (like libpq) ends the authority at the first ``/``, so
+    ``postgresql://me:pa/ss@db/x`` has no userinfo for it and ``pa`` becomes the port:
+    the last ``@`` is taken instead, when the parsed authority has none.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme or "@" not in rest or "@" in rest.split("/", 1)[0].split("?", 1)[0]:
+        return None
+    userinfo = rest[: rest.rfind("@")]
+    user, colon, password = userinfo.partition(":")
+    if re.search(r"[/?#]", user):
+        return None  # not userinfo: an '@' further on, in a path or a query
+    return password if colon and password else None
+
+
 def mask_url(url: str) -> str:
     """Mask the password and secret-looking query values of ``url``, then redact it."""
+    loose = _loose_password(url)
+    if loose is not None:  # the URL does not parse as its writer meant: hide all of its userinfo
+        register_secret(unquote(loose))
+        register_secret(loose)
+        scheme, _, rest = url.partition("://")
+        user = rest[: rest.rfind("@")].partition(":")[0]
+        return redact(f"{scheme}://{user}:{MASK}@{rest[rest.rfind('@') + 1 :]}")
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -98,8 +181,25 @@ def mask_url(url: str) -> str:
     return redact(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 
 
+_KEYWORD_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
+
+
 def register_url_secrets(url: str) -> None:
-    """Register the password and secret-looking query values found in ``url``."""
+    """Register the password and secret-looking query values found in ``url``.
+
+    Also a password the URL's parse misses (an unencoded ``/``, see :func:`_loose_password`)
+    and one in a ``key=value`` connection string (``host=db password=...``).
+    """
+    loose = _loose_password(url)
+    if loose is not None:
+        register_secret(loose)
+        register_secret(unquote(loose))
+    keyword = _KEYWORD_PASSWORD.search(url)
+    if keyword is not None:
+        value = keyword.group(1)
+        register_secret(value)
+        if value.startswith("'"):
+            register_secret(re.sub(r"\\(.)", r"\1", value[1:-1]))
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -111,31 +211,141 @@ def register_url_secrets(url: str) -> None:
             register_secret(value)
 
 
+def register_issued_secrets(url: str) -> None:
+    """Redact the values of ``url``'s secret-looking query parameters as recent secrets (see :func:`register_recent`).
+
+    For URLs an API hands out: a next page's ``?token=`` is echoed back by its own error
+    body. Cheap for the usual URL with no such parameter.
+    """
+    _, _, query = url.partition("?")
+    if not query or not SENSITIVE_NAME.search(query):
+        return
+    for key, value in parse_qsl(query.partition("#")[0], keep_blank_values=True):
+        if SENSITIVE_NAME.search(key):
+            register_recent(value)
+            register_recent(quote(value, safe=""))
+
+
 _SEALED = re.compile(r"\{\{dailyfetch-secret:([0-9a-f]{16})\}\}")
+_ENCRYPTED = re.compile(r"\{\{dailyfetch-sealed:([A-Za-z0-9_-]+)\}\}")
+_MARKER = re.compile(r"\{\{dailyfetch-(?:secret|sealed):[A-Za-z0-9_-]+\}\}")
+# A query parameter in (JSON) text: its value ends at '&', '#', whitespace or the string's quote.
+_URL_PARAM = re.compile(r'(?<=[?&])([^=&#"\s\\?]+)=((?:[^&#"\s\\]|\\.)*)')
+
+
+def _derive(material: str) -> bytes:
+    return hashlib.sha256(b"dailyfetch-seal\0" + material.encode()).digest()
+
+
+_seal_key = _derive("")
+
+
+def use_seal_key(database_url: str) -> None:
+    """Seal with a key derived from ``database_url``'s password (see :func:`seal`)."""
+    global _seal_key
+    password = _loose_password(database_url)
+    keyword = _KEYWORD_PASSWORD.search(database_url)
+    if password is None and keyword is not None:
+        password = keyword.group(1)
+    if password is None:
+        try:
+            password = urlsplit(database_url).password
+        except ValueError:
+            password = None
+    _seal_key = _derive(unquote(password or ""))
+
+
+def _keystream(tag: bytes, size: int) -> bytes:
+    blocks = (
+        hmac.new(_seal_key, b"enc\0" + tag + i.to_bytes(4, "big"), "sha256").digest()
+        for i in range((size + 31) // 32)
+    )
+    return b"".join(blocks)[:size]
+
+
+def _xor(data: bytes, stream: bytes) -> bytes:
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
+
+
+def _encrypt(plain: str) -> str:
+    data = plain.encode()
+    tag = hmac.new(_seal_key, b"tag\0" + data, "sha256").digest()[:16]  # synthetic IV: also the MAC
+    blob = base64.urlsafe_b64encode(tag + _xor(data, _keystream(tag, len(data)))).decode().rstrip("=")
+    return "{{dailyfetch-sealed:" + blob + "}}"
+
+
+def _decrypt(match: re.Match[str]) -> str:
+    blob = match.group(1)
+    raw = base64.urlsafe_b64decode(blob + "=" * (-len(blob) % 4))
+    tag, body = raw[:16], raw[16:]
+    data = _xor(body, _keystream(tag, len(body)))
+    if not hmac.compare_digest(tag, hmac.new(_seal_key, b"tag\0" + data, "sha256").digest()[:16]):
+        from dailyfetch.errors import ConfigError
+
+        raise ConfigError(
+            "saved progress was sealed with another key (the database password changed since)",
+            hint="re-run with --force to start the date again",
+        )
+    return data.decode()
+
+
+def _outside_markers(
+    pattern: re.Pattern[str] | None, replace: Callable[[re.Match[str]], str], text: str
+) -> str:
+    """``pattern.sub(replace, ...)`` on the parts of ``text`` that are not already sealed."""
+    if pattern is None:
+        return text
+    out, at = [], 0
+    for marker in _MARKER.finditer(text):
+        out += [pattern.sub(replace, text[at : marker.start()]), marker.group(0)]
+        at = marker.end()
+    out.append(pattern.sub(replace, text[at:]))
+    return "".join(out)
 
 
 def _digest(value: str) -> str:
-    import hashlib
-
     return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
-def seal(text: str) -> str:
-    """Replace each secret in ``text`` with a reference that :func:`unseal` can restore.
+def _reference(match: re.Match[str]) -> str:
+    return "{{dailyfetch-secret:" + _digest(match.group(0)) + "}}"
 
-    Used for resumable state (a next-page URL may carry an API key): the ledger
-    stores the reference, never the secret, and the running process restores it
-    from its own environment.
+
+def seal(text: str) -> str:
+    """Make ``text`` safe to store: no secret in it, yet :func:`unseal` restores it exactly.
+
+    Used for resumable state (a partition's progress: a next-page URL may carry an
+    API key, or a token the API issued). In order:
+
+    1. the values of secret-looking query parameters in URLs (``?token=``,
+       ``&session=``) that are not the job's own secrets, and then every recent
+       secret (:func:`register_issued_secrets`: a token sent as a cursor), are
+       encrypted (HMAC-SHA256 keystream with a synthetic IV that is also the MAC), with
+       a key derived from the database password (:func:`use_seal_key`): who can read
+       the ledger but not that password cannot read them (with a passwordless
+       database this is obfuscation only);
+    2. the job's own secrets (registered from the environment) become references
+       to them, restored from this process's environment.
     """
-    pattern = REGISTRY._pattern
-    if pattern is None:
-        return text
-    return pattern.sub(lambda m: "{{dailyfetch-secret:" + _digest(m.group(0)) + "}}", text)
+    stable = REGISTRY._stable
+
+    def seal_param(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        if not value or not SENSITIVE_NAME.search(unquote(name)):
+            return match.group(0)
+        if stable is not None and stable.fullmatch(value):
+            return match.group(0)  # the job's own secret: referenced below
+        return f"{name}={_encrypt(value)}"
+
+    if "=" in text:
+        text = _outside_markers(_URL_PARAM, seal_param, text)
+    text = _outside_markers(REGISTRY._recent_pattern, lambda m: _encrypt(m.group(0)), text)
+    return _outside_markers(stable, _reference, text)
 
 
 def unseal(text: str) -> str:
-    """Restore the secrets :func:`seal` replaced, from the secrets known to this process."""
-    if "{{dailyfetch-secret:" not in text:
+    """Restore what :func:`seal` replaced: secrets from this process, sealed values with the key."""
+    if "{{dailyfetch-" not in text:
         return text
     known = {_digest(s): s for s in REGISTRY._secrets}
 
@@ -150,4 +360,4 @@ def unseal(text: str) -> str:
                 hint="the secret changed; re-run with --force to start the date again",
             ) from None
 
-    return _SEALED.sub(restore, text)
+    return _ENCRYPTED.sub(_decrypt, _SEALED.sub(restore, text))

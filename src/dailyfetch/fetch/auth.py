@@ -120,6 +120,8 @@ def build_auth(config: AuthConfig | None) -> httpx.Auth | None:
     if config.kind == "query":
         return _QueryAuth(config.param or "", config.value or "")
     if config.kind == "basic":
+        # RFC 7617 sends base64(user:password): registered, so an API echoing the header is redacted
+        register_secret(f"{config.username or ''}:{config.password or ''}")
         return httpx.BasicAuth(config.username or "", config.password or "")
     return OAuth2ClientCredentials(
         config.token_url or "", config.client_id or "", config.client_secret or "", config.scope
