@@ -276,6 +276,7 @@ class SourceConfig(_Section):
     request_timeout: Annotated[float, Field(gt=0, le=86_400)] = 300.0
     allowed_hosts: list[str] = Field(default_factory=list)
     max_pages: Annotated[int, Field(ge=1)] | None = None
+    page_limit: Annotated[int, Field(ge=1)] = 100_000  # more pages in one attempt fail the partition
     retry_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     retry_max_wait: Annotated[float, Field(gt=0, le=3600)] = 120.0
     concurrency: Annotated[int, Field(ge=1, le=64)] = 1
@@ -309,6 +310,14 @@ class SourceConfig(_Section):
                     "or '*.example.com' (no scheme, no path)"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _pages_within_the_limit(self) -> SourceConfig:
+        if self.max_pages is not None and self.max_pages > self.page_limit:
+            raise ValueError(
+                f"max_pages: {self.max_pages} is above page_limit ({self.page_limit}); raise page_limit too"
+            )
+        return self
 
     @field_validator("function")
     @classmethod

@@ -25,7 +25,10 @@ Answer = tuple[int, dict[str, str], bytes]
 
 class WireAPI:
     """An HTTP/1.1 server on 127.0.0.1: ``answer(path, query)`` gives each GET's status, headers and
-    body; every request's path and query is recorded in order."""
+    body; every request's path and query is recorded in order. Past ``CAP`` requests it answers
+    410 Gone, so a client that loops ends (and its test fails) instead of hanging."""
+
+    CAP = 300
 
     def __init__(self, answer: Callable[[str, dict[str, str]], Answer]) -> None:
         self.answer = answer
@@ -44,7 +47,10 @@ class WireAPI:
                 query = dict(parse_qsl(split.query, keep_blank_values=True))
                 with owner._lock:
                     owner.requests.append((split.path, query))
-                status, headers, body = owner.answer(split.path, query)
+                if len(owner.requests) > owner.CAP:
+                    status, headers, body = 410, {}, b'{"error": "test server: request cap reached"}'
+                else:
+                    status, headers, body = owner.answer(split.path, query)
                 self.send_response(status)
                 for name, value in headers.items():
                     for one in value.split("\n"):  # a name given several values: several header lines
@@ -318,3 +324,137 @@ def test_a_json_null_body_is_not_an_empty_page(serve: Any, db_url: str) -> None:
     result = run(job(f"{api.url}/items", PAGINATIONS["page_number"], records_path=None), db_url)
     assert result.outcome == "failed"
     assert result.error is not None and "null" in result.error, result.error
+
+
+# --- APIs that loop --------------------------------------------------------------------------------
+
+
+def same_page(path: str, query: dict[str, str]) -> Answer:
+    """An API that ignores every paging parameter: each answer is the first page."""
+    return ok({"items": records(1)})
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+@pytest.mark.parametrize("kind", ["page_number", "offset"])
+def test_an_api_that_ignores_the_page_parameter_fails_at_the_first_repeat(
+    kind: str, concurrency: int, serve: Any, db_url: str
+) -> None:
+    """Every page the same: the second is found to repeat the first, the run fails naming it, and the
+    append table holds the records once (not once per request)."""
+    api = serve(same_page)
+    extra = f"concurrency = {concurrency}"
+    result = run(job(f"{api.url}/items", PAGINATIONS[kind], extra=extra, write="append"), db_url)
+    assert result.outcome == "failed" and result.exit_code == 1
+    assert result.error is not None and "page 1 of this attempt" in result.error, result.error
+    assert ("page=2" if kind == "page_number" else "offset=3") in result.error, result.error
+    assert landed(db_url) == [r["id"] for r in records(1)]
+    assert run_status(db_url) == "failed"
+    print(f"LOOP | ignored {kind} param, concurrency {concurrency} | requests={len(api.requests)}")
+    assert len(api.requests) <= 2 + 2 * concurrency  # the page that repeats and those already queued
+
+
+def test_records_that_repeat_under_a_fresh_envelope_are_a_loop(serve: Any, db_url: str) -> None:
+    """An API that ignores the page parameter but stamps each answer (a request id): the records equal
+    the previous page's, so the run fails at the second page."""
+    count = iter(range(10**6))
+    api = serve(lambda path, query: ok({"items": records(1), "request_id": next(count)}))
+    result = run(job(f"{api.url}/items", PAGINATIONS["page_number"], write="append"), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and "same records as the page before" in result.error, result.error
+    assert landed(db_url) == [r["id"] for r in records(1)]
+    assert len(api.requests) == 2
+
+
+def test_cursors_that_cycle_fail_before_asking_again(serve: Any, db_url: str) -> None:
+    """Cursors A → B → A: the first page, A and B land; B's next cursor, A, is named and not requested."""
+    following = {"": "A", "A": "B", "B": "A"}
+    pages = {"": 1, "A": 2, "B": 3}
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        cursor = query.get("cursor", "")
+        return ok({"items": records(pages[cursor]), "next": following[cursor]})
+
+    api = serve(answer)
+    result = run(job(f"{api.url}/items", '{ kind = "cursor", path = "next" }', write="append"), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and "cursor 'A'" in result.error and "page 2" in result.error, (
+        result.error
+    )
+    assert landed(db_url) == [r["id"] for p in (1, 2, 3) for r in records(p)]
+    assert [q.get("cursor") for _, q in api.requests] == [None, "A", "B"]
+
+
+def test_next_urls_that_cycle_fail_before_asking_again(serve: Any, db_url: str) -> None:
+    """next URLs /items → ?n=2 → ?n=3 → ?n=2: the cycle is named at its third page, and ?n=2 is not asked again."""
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        page = int(query.get("n", "1"))
+        return ok({"items": records(page), "next": f"/items?n={2 if page == 3 else page + 1}"})
+
+    api = serve(answer)
+    result = run(job(f"{api.url}/items", PAGINATIONS["next_url"], write="append"), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and "/items?n=2" in result.error and "page 2" in result.error, (
+        result.error
+    )
+    assert landed(db_url) == [r["id"] for p in (1, 2, 3) for r in records(p)]
+    assert len(api.requests) == 3
+
+
+def test_links_that_cycle_under_fresh_urls_are_caught_by_their_bodies(serve: Any, db_url: str) -> None:
+    """Link next URLs that never repeat (a nonce in each) over pages 1 → 2 → 1 → 2: the third page's body
+    is the first's, byte for byte, so the run fails there."""
+    nonce = iter(range(10**6))
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        page = int(query.get("n", "1"))
+        return ok(records(page), Link=f'</items?n={3 - page}&nonce={next(nonce)}>; rel="next"')
+
+    api = serve(answer)
+    result = run(
+        job(f"{api.url}/items", PAGINATIONS["link_header"], records_path=None, write="append"), db_url
+    )
+    assert result.outcome == "failed"
+    assert result.error is not None and "byte for byte" in result.error, result.error
+    assert landed(db_url) == [r["id"] for p in (1, 2) for r in records(p)]
+    assert len(api.requests) == 3
+
+
+def test_a_rerun_after_a_loop_does_not_append_the_repeat(serve: Any, db_url: str) -> None:
+    """The loop's failure is found again by the next run at its first page (the last committed page's
+    digest is kept in the progress): rerun after rerun, the append table holds the records once."""
+    api = serve(same_page)
+    text = job(f"{api.url}/items", PAGINATIONS["page_number"], write="append")
+    for attempt in range(3):
+        result = run(text, db_url)
+        assert result.outcome == "failed", attempt
+        assert result.error is not None and "committed before this attempt" in result.error or attempt == 0, (
+            result.error
+        )
+    assert landed(db_url) == [r["id"] for r in records(1)]
+    assert len(api.requests) == 2 + 1 + 1
+
+
+def endless(path: str, query: dict[str, str]) -> Answer:
+    """Page after page of new records, without end."""
+    return ok({"items": records(int(query["page"]))})
+
+
+def test_a_stream_without_end_fails_at_the_page_limit(serve: Any, db_url: str) -> None:
+    """New records on every page, never an empty one: at [source] page_limit pages the run fails naming
+    the key, with the pages before it committed; it never stops silently."""
+    api = serve(endless)
+    result = run(job(f"{api.url}/items", PAGINATIONS["page_number"], extra="page_limit = 25"), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and "page_limit = 25" in result.error, result.error
+    assert len(api.requests) == 25
+    assert len(landed(db_url)) == 25 * 3  # every page fetched is loaded; a rerun resumes after them
+    assert run_status(db_url) == "failed"
+
+
+def test_max_pages_is_still_a_deliberate_cap(serve: Any, db_url: str) -> None:
+    """max_pages (documented as a cap) stops the same endless stream quietly, and the run succeeds."""
+    api = serve(endless)
+    result = run(job(f"{api.url}/items", PAGINATIONS["page_number"], extra="max_pages = 5"), db_url)
+    assert result.outcome == "succeeded", result.error
+    assert len(api.requests) == 5 and len(landed(db_url)) == 15

@@ -28,6 +28,7 @@ from dailyfetch.errors import SourceError
 from dailyfetch.fetch import pagination
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.http import RetryPolicy, body_preview, parse_json, send
+from dailyfetch.fetch.page_guard import PREVIOUS, PageGuard
 from dailyfetch.fetch.process_load import ProcessLoad
 from dailyfetch.fetch.shape import ShapeSlot, TypedRecords
 from dailyfetch.fetch.source import Page, PageIterator, Record
@@ -106,32 +107,44 @@ def fetch_rest_pages(
         return response, body, extract_records(body, source.records, response, null_is_empty=null_is_empty)
 
     by_last = isinstance(config, CursorPagination) and config.from_last_record is not None
-    ahead = source.concurrency if window is None else window
-    if ahead > 1 and isinstance(config, PageNumberPagination | OffsetPagination):
-        pages: Iterator[tuple[dict[str, Any], Fetched]] = _ahead(fetch, config, state, ahead)
-    else:
-        pages = _one_by_one(fetch, config, state)
-    for count, (page_state, (response, body, records)) in enumerate(pages, start=1):
+    guard = PageGuard(config, source.page_limit, resume)
+
+    def judge(
+        page_state: dict[str, Any], fetched: Fetched
+    ) -> tuple[Page, dict[str, Any] | None, Exception | None]:
+        """The page to yield for ``fetched``, the state of the one after it (``None``: the end), and
+        the error to raise instead of requesting that one."""
+        response, body, records = fetched
+        digest = guard.check_page(page_state, response, records)
         last = _last(records) if by_last else None  # built on demand from a typed page
         following = pagination.next_state(config, page_state, response, body, len(records), last)
-        if source.max_pages is not None and count >= source.max_pages:
-            following = None
+        if source.max_pages is not None and guard.count >= source.max_pages:
+            following = None  # the user's cap: the partition ends here, as documented
         listed = isinstance(records, TypedRecords) or _is_list_at(body, source.records)
         raw = response.content if records and listed else None
-        yield Page(records, {"done": True} if following is None else following, raw)
         if following is None:
-            return
+            return Page(records, {"done": True}, raw), None, None
+        resume = following if digest is None else {**following, PREVIOUS: digest}
+        return Page(records, resume, raw), following, guard.check_next(page_state, following)
 
-
-def _one_by_one(fetch: Any, config: Any, state: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Fetched]]:
-    while True:
-        fetched = fetch(state)
-        yield state, fetched
-        response, body, records = fetched
-        following = pagination.next_state(config, state, response, body, len(records), _last(records))
-        if following is None:
-            return
-        state = following
+    ahead = source.concurrency if window is None else window
+    if ahead > 1 and isinstance(config, PageNumberPagination | OffsetPagination):
+        for page_state, fetched in _ahead(fetch, config, state, ahead):
+            page, following, error = judge(page_state, fetched)
+            yield page
+            if error is not None:
+                raise error
+            if following is None:
+                return
+    else:  # one by one: the next page is requested only after this one was judged and consumed
+        while True:
+            page, following, error = judge(state, fetch(state))
+            yield page
+            if error is not None:
+                raise error
+            if following is None:
+                return
+            state = following
 
 
 def _is_list_at(body: Any, path: str | None) -> bool:
