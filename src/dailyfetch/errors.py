@@ -44,11 +44,21 @@ class TransientSourceError(SourceError):
 
 
 class LoadError(DailyfetchError):
-    """Writing to PostgreSQL failed permanently (a value that does not fit its column)."""
+    """Writing to PostgreSQL failed permanently (a value that does not fit its column, a full disk, a limit).
+
+    PostgreSQL's errors become one of these kinds by SQLSTATE in one place,
+    :mod:`dailyfetch.dberrors`; the runner retries only the transient ones.
+    """
 
 
 class DatabaseUnavailableError(LoadError):
-    """PostgreSQL could not be reached or the connection dropped. Transient."""
+    """PostgreSQL could not be reached or the connection dropped. Transient: reconnect, then resume."""
+
+    transient = True
+
+
+class DatabaseConflictError(LoadError):
+    """A deadlock or serialization failure rolled the transaction back. Transient: retry it."""
 
     transient = True
 

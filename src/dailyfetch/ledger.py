@@ -347,15 +347,47 @@ def list_runs(conn: Connection, job: str, limit: int) -> list[dict[str, Any]]:
                    END AS rows,
                    (SELECT count(*) FROM dailyfetch.partitions p WHERE p.run_id = r.id AND p.status = 'succeeded')
                        AS partitions_done,
-                   r.started_at, r.finished_at, r.error_class, r.error
+                   r.started_at, r.finished_at, r.error_class, r.error,
+                   CASE WHEN r.status = 'running' THEN (
+                       SELECT CASE WHEN count(*) FILTER (WHERE p.lease_until >= now()) = 0
+                                    AND (count(*) FILTER (WHERE p.status = 'running') > 0
+                                         OR greatest(r.started_at, max(p.updated_at)) < now() - %s::interval)
+                                   THEN coalesce(max(p.lease_until), greatest(r.started_at, max(p.updated_at))) END
+                       FROM dailyfetch.partitions p WHERE p.run_id = r.id)
+                   END AS lapsed
             FROM dailyfetch.runs r WHERE r.job = %s
             ORDER BY r.started_at DESC, r.id DESC LIMIT %s
             """,
-            (job, limit),
+            (f"{IDLE_ABANDONED} seconds", job, limit),
         )
         rows = cur.fetchall()
     conn.commit()
-    return [_jsonable(r) for r in rows]
+    return [_jsonable(_abandoned(r)) for r in rows]
+
+
+IDLE_ABANDONED = 3600  # a 'running' run without a live claim or any activity for this long is abandoned
+
+
+def _abandoned(row: dict[str, Any]) -> dict[str, Any]:
+    """A 'running' run whose claims all lapsed, as readers should see it: failed, abandoned.
+
+    A worker killed -9 (out of memory, say) records no end, so its run stays 'running' in
+    the ledger until a run resumes it. Once no partition holds a live lease and a claim
+    lapsed without being released (or nothing happened for an hour), nothing is running
+    it: readers are shown ``failed`` with error class ``RunAbandoned``. The ledger row is
+    left as it is; the next ``dailyfetch run`` for the window resumes it.
+    """
+    lapsed = row.pop("lapsed", None)
+    if lapsed is None:
+        return row
+    when = lapsed.isoformat(timespec="seconds") if isinstance(lapsed, datetime) else str(lapsed)
+    return {
+        **row,
+        "status": "failed",
+        "error_class": "RunAbandoned",
+        "error": f"abandoned: its workers stopped without recording an end (killed, or out of memory?) "
+        f"and their claims lapsed at {when}; 'dailyfetch run' for this window resumes it",
+    }
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ works behind PgBouncer).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -124,29 +125,57 @@ CREATE TRIGGER runs_fill_logical_time BEFORE INSERT ON dailyfetch.runs
 """
 
 
+# Tables dropped by hand: the next ensure_ledger recreates them. A ``runs`` dropped with
+# CASCADE takes the partitions' foreign key with it; its rows then belong to no run, and a
+# new run (numbered from 1 again) would inherit them, its partitions already 'succeeded'.
+# So such orphans are deleted and the key restored.
+_REPAIR = """
+DO $repair$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_constraint
+                   WHERE conrelid = 'dailyfetch.partitions'::regclass AND contype = 'f') THEN
+        DELETE FROM dailyfetch.partitions p WHERE NOT EXISTS (SELECT FROM dailyfetch.runs r WHERE r.id = p.run_id);
+        ALTER TABLE dailyfetch.partitions ADD CONSTRAINT partitions_run_id_fkey
+            FOREIGN KEY (run_id) REFERENCES dailyfetch.runs (id) ON DELETE CASCADE;
+    END IF;
+END $repair$;
+"""
+_STEPS = (_DDL, _V4, _REPAIR)
+TABLES = ("dailyfetch.meta", *re.findall(r"CREATE TABLE IF NOT EXISTS ([\w.]+)", "".join(_STEPS)))
+
+
 def ensure_ledger(conn: Connection) -> None:
-    """Create or upgrade the ledger schema (idempotent, safe under concurrency)."""
+    """Create, upgrade or repair the ledger schema (idempotent, safe under concurrency).
+
+    The common case costs two lookups: every table is there and the version is current.
+    A table dropped by hand is recreated (empty), as on a first run.
+    """
     with conn.transaction():
-        if _current_version(conn) >= SCHEMA_VERSION:
+        if _is_current(conn):
             return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('dailyfetch:ledger'))")
         # DDL sees what a concurrent upgrade committed while this one waited; a plain lookup
         # may not (the advisory lock does not refresh this backend's catalog cache).
         conn.execute(_META)
-        if _current_version(conn) >= SCHEMA_VERSION:
+        if _is_current(conn):
             # Another process upgraded it while this one waited for the lock. Running the DDL
             # again would take table locks that deadlock with that process's first run.
             return
-        conn.execute(_DDL)
-        conn.execute(_V4)
-        conn.execute("INSERT INTO dailyfetch.meta (version) VALUES (%s)", (SCHEMA_VERSION,))
+        for step in _STEPS:
+            conn.execute(step)
+        conn.execute(
+            "INSERT INTO dailyfetch.meta (version) SELECT %s "
+            "WHERE NOT EXISTS (SELECT FROM dailyfetch.meta WHERE version >= %s)",
+            (SCHEMA_VERSION, SCHEMA_VERSION),
+        )
 
 
-def _current_version(conn: Connection) -> int:
-    """The ledger's schema version; 0 when it has none yet."""
-    exists = conn.execute("SELECT to_regclass('dailyfetch.meta') IS NOT NULL").fetchone()
-    if not (exists and exists[0]):
-        return 0
+def _is_current(conn: Connection) -> bool:
+    """Whether the ledger is at :data:`SCHEMA_VERSION` with every one of its tables present."""
+    missing = conn.execute(
+        "SELECT count(*) FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NULL", (list(TABLES),)
+    ).fetchone()
+    if missing is None or missing[0]:
+        return False
     row = conn.execute("SELECT max(version) FROM dailyfetch.meta").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    return bool(row and row[0] is not None and row[0] >= SCHEMA_VERSION)

@@ -21,9 +21,9 @@ import orjson
 import psycopg
 import structlog
 
-from dailyfetch import cursor_state, ledger
+from dailyfetch import cursor_state, dberrors, ledger
 from dailyfetch.config import Config
-from dailyfetch.errors import DatabaseUnavailableError, LoadError, RunInterrupted, SourceError
+from dailyfetch.errors import RunInterrupted, SourceError
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.python import fetch_python_pages, load_function
 from dailyfetch.fetch.rest import fetch_rest_pages, typed_decoding_applies
@@ -381,13 +381,14 @@ class PartitionWorker:
                 log.warning("record.skipped", reason=redact(str(found)), job=self.plan.job)
                 rest = [*records[: found.index], *records[found.index + 1 :]]
                 return self._flush(rest, claim, resume, pages=pages, fresh=fresh, final=final, bad=bad)
-            raise found or LoadError(
-                f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}"
-            ) from None
-        except (psycopg.errors.IntegrityError, psycopg.errors.ProgrammingError) as exc:
-            raise LoadError(f"cannot write to {spec.schema}.{self.into}: {_pg_message(exc)}") from None
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailableError(f"lost the database connection: {_pg_message(exc)}") from None
+            raise found or dberrors.translate(exc, where=f"cannot write to {spec.schema}.{self.into}") from None
+        except psycopg.Error as exc:  # by SQLSTATE: reconnect, retry, interrupted by the deadline, or permanent
+            where = f"cannot write to {spec.schema}.{self.into}"
+            if exc.sqlstate in dberrors.ROW_LIMITS:  # one row over a limit (a btree index row): name its key
+                at = dberrors.refused_row(self.conn, records, type(exc), lambda part: writer.write_batch(
+                    self.conn, spec, self.into, part, self.columns, names, tags=tags))  # fmt: skip
+                where += "" if at is None else f": row {cols.describe_key(records[at], spec.primary_key, at)}"
+            raise dberrors.translate(exc, where=where, stop=self.control.stop, conn=self.conn) from None
         self._committed = (before[0] + written, before[1] + pages)
         self.control.observer.batch_committed(claim.key, written)
         log.debug("batch.committed", partition=claim.key, rows=written, final=final)
@@ -399,8 +400,3 @@ def _field_of(records: Sequence[Record], name: str) -> Sequence[Any]:
     if isinstance(records, TypedRecords):
         return records.column(name) if name in records.shape.attr_of else []
     return [record.get(name) for record in records]
-
-
-def _pg_message(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return redact(lines[0] if lines else type(exc).__name__)

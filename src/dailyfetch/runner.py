@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -25,9 +25,12 @@ import psycopg
 import structlog
 
 from dailyfetch import ledger, metrics
+from dailyfetch.claims import Shared, claim_loop
 from dailyfetch.config import Config
 from dailyfetch.database import EMBEDDED, connect, resolve_database_url, start_embedded
-from dailyfetch.errors import ClaimLostError, DailyfetchError, DatabaseUnavailableError, RunInterrupted
+from dailyfetch.db_cancel import StatementCanceller
+from dailyfetch.dberrors import translate
+from dailyfetch.errors import DailyfetchError
 from dailyfetch.fetch.auth import build_auth
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.http import build_client
@@ -35,14 +38,12 @@ from dailyfetch.fetch.origin import origin_policy
 from dailyfetch.heartbeat import heartbeat
 from dailyfetch.metrics import emit_run_metrics
 from dailyfetch.observe import NullObserver, RunObserver
-from dailyfetch.partition import PartitionWorker
 from dailyfetch.plan import RunPlan, plan_run
 from dailyfetch.redact import redact
 from dailyfetch.stopping import StopToken, stop_on_signals
 
 Outcome = Literal["succeeded", "already_succeeded", "in_progress_elsewhere", "failed", "interrupted"]
 log = structlog.get_logger("dailyfetch")
-RECONNECT_SECONDS = 60.0
 
 
 @dataclass
@@ -57,20 +58,6 @@ class RunResult:
     error: str | None = None
     run_id: int | None = None
     exit_code: int = 0
-
-
-@dataclass
-class _Shared:
-    """State the worker threads of one process share."""
-
-    url: str
-    threads: int = 1
-    exclude: list[str] = field(default_factory=list)
-    failure: BaseException | None = None
-    interrupted: RunInterrupted | None = None
-    finished_run: bool = False
-    done: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @contextmanager
@@ -144,18 +131,20 @@ def run_job(
         return RunResult(plan.job, plan.key, "already_succeeded", run_id=run.id)
     bound.info("run.started", partitions=len(plan.partitions), generation=run.generation)
     control.observer.run_started(plan.job, plan.key, len(plan.partitions))
-    shared = _Shared(url)
+    canceller = StatementCanceller(stop)
+    shared = Shared(url, canceller)
     worker_name = ledger.worker_id()
     threads = max(1, min(source.concurrency, len(plan.partitions)))
     shared.threads = threads
 
     def work() -> None:
-        _claim_loop(config, plan, run.id, worker_name, client, control, config_dir, shared)
+        claim_loop(config, plan, run.id, worker_name, client, control, config_dir, shared)
 
     with (
         client,
         stop_on_signals(stop, grace=config.job.stop_grace_seconds, abort=client.close),
         heartbeat(url, worker_name, config.job.lease_seconds),
+        canceller.running(),
     ):
         pool = [threading.Thread(target=work, name=f"dailyfetch-worker-{i}") for i in range(threads - 1)]
         for thread in pool:
@@ -176,6 +165,8 @@ def _open(url: str, plan: RunPlan, force: bool) -> tuple[ledger.RunRow, bool]:
     try:
         ledger.ensure_ledger(conn)
         return ledger.open_run(conn, plan, force=force)
+    except psycopg.Error as exc:
+        raise translate(exc, where="opening the run in the ledger (schema dailyfetch)", conn=conn) from None
     finally:
         conn.close()
 
@@ -194,154 +185,11 @@ def prepare_run(config: Config, *, logical_date: date | None, force: bool, datab
     return plan.key
 
 
-def _claim_loop(
-    config: Config,
-    plan: RunPlan,
-    run_id: int,
-    worker_name: str,
-    client: Any,
-    control: FetchControl,
-    config_dir: Path | None,
-    shared: _Shared,
-) -> None:
-    conn = connect(shared.url)
-    worker = PartitionWorker(config, plan, conn, run_id, worker_name, client, control, shared.url, config_dir)
-    worker.share = shared.threads
-    try:
-        while shared.failure is None and shared.interrupted is None and not control.stop.requested:
-            claim = _claim(worker, shared, config.job.lease_seconds)
-            if claim is None:
-                break
-            _process(worker, claim, shared)
-        if control.stop.requested and not shared.finished_run and shared.failure is None:
-            with shared.lock:  # stopped between partitions: still an interrupted run
-                shared.interrupted = shared.interrupted or RunInterrupted(
-                    control.stop.reason or "stopped", exit_code=control.stop.exit_code
-                )
-    except RunInterrupted as exc:
-        with shared.lock:
-            shared.interrupted = shared.interrupted or exc
-    except Exception as exc:  # the ledger itself failed, or a bug: record it, never a bare traceback
-        with shared.lock:
-            shared.failure = shared.failure or exc
-    finally:
-        with shared.lock:
-            shared.finished_run = shared.finished_run or worker.finished_run
-        worker.conn.close()
-
-
-def _claim(worker: PartitionWorker, shared: _Shared, lease: int) -> ledger.Claim | None:
-    """Claim the next partition, riding out a database restart for up to a minute."""
-    deadline = time.monotonic() + RECONNECT_SECONDS
-    while True:
-        try:
-            with shared.lock:
-                claim = ledger.claim_partition(
-                    worker.conn, worker.run_id, worker.worker, lease, shared.exclude
-                )
-                if claim is not None:
-                    shared.exclude.append(claim.key)
-                return claim
-        except (DatabaseUnavailableError, psycopg.OperationalError) as exc:
-            if time.monotonic() > deadline:
-                raise
-            log.warning("database.reconnecting", error=redact(str(exc)))
-            _reconnect_only(worker, deadline)
-
-
-def _reconnect_only(worker: PartitionWorker, deadline: float) -> None:
-    while True:
-        try:
-            worker.conn.close()
-            worker.conn = connect(worker.url, attempts=1)
-            return
-        except (DailyfetchError, psycopg.Error):
-            if time.monotonic() > deadline:
-                raise DatabaseUnavailableError("the database did not come back within 60 s") from None
-            worker.control.stop.sleep(1.0)
-
-
-def _process(worker: PartitionWorker, claim: ledger.Claim, shared: _Shared) -> None:
-    """Process one claim; reconnect and resume from committed progress if the database drops."""
-    current: ledger.Claim | None = claim
-    deadline = time.monotonic() + RECONNECT_SECONDS
-    while current is not None:
-        try:
-            worker.process(current)
-            with shared.lock:
-                shared.done += 1
-            worker.control.observer.partition_finished(claim.key, "succeeded")
-            return
-        except ClaimLostError as exc:
-            log.warning("partition.lost", partition=claim.key, error=str(exc))
-            return
-        except RunInterrupted as exc:
-            with shared.lock:
-                shared.interrupted = shared.interrupted or exc
-            _release(worker, claim.key, "interrupted", exc)
-            return
-        except (DatabaseUnavailableError, psycopg.OperationalError) as exc:
-            if time.monotonic() > deadline:
-                _fail(worker, claim.key, shared, exc)
-                return
-            log.warning("database.reconnecting", partition=claim.key, error=redact(str(exc)))
-            try:
-                _reconnect_only(worker, deadline)
-                current = ledger.reclaim(worker.conn, worker.run_id, claim.key, worker.worker)
-            except RunInterrupted as stop:
-                with shared.lock:
-                    shared.interrupted = shared.interrupted or stop
-                return
-            except (DailyfetchError, psycopg.Error) as again:
-                _fail(worker, claim.key, shared, again)
-                return
-            if current is None:
-                log.warning("partition.lost", partition=claim.key, error="claim gone after reconnecting")
-        except Exception as exc:  # a source or a library raised something unexpected: fail the partition
-            _fail(
-                worker,
-                claim.key,
-                shared,
-                exc if isinstance(exc, DailyfetchError | psycopg.Error) else _unexpected(exc),
-            )
-            return
-
-
-def _unexpected(exc: Exception) -> DailyfetchError:
-    first = (str(exc).strip().splitlines() or [""])[0]
-    return DailyfetchError(
-        f"{type(exc).__name__}: {redact(first)}", hint="run with --debug for the traceback"
-    )
-
-
-def _fail(worker: PartitionWorker, key: str, shared: _Shared, exc: BaseException) -> None:
-    with shared.lock:
-        shared.failure = shared.failure or exc
-    log.error("partition.failed", partition=key, error=redact(str(exc)), error_class=type(exc).__name__)
-    log.debug("partition.traceback", partition=key, exc_info=exc)
-    _release(worker, key, "failed", exc)
-    worker.control.observer.partition_finished(key, "failed")
-
-
-def _release(worker: PartitionWorker, key: str, status: str, exc: BaseException) -> None:
-    for _ in range(2):
-        try:
-            if worker.conn.closed:
-                worker.conn = connect(worker.url, attempts=3)
-            if worker.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                worker.conn.rollback()
-            ledger.stop_partition(worker.conn, worker.run_id, key, worker.worker, status, exc)
-            return
-        except (DailyfetchError, psycopg.Error) as err:
-            log.warning("ledger.update_failed", error=redact(str(err)))
-            worker.conn.close()
-
-
 def _report(
     config: Config,
     plan: RunPlan,
     run_id: int,
-    shared: _Shared,
+    shared: Shared,
     control: FetchControl,
     duration: float,
     bound: Any,
