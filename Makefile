@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 EXAMPLE ?= examples/earthquakes.toml
 
-.PHONY: run test lint typecheck pytest infra-test bench deploy clean
+.PHONY: run test lint typecheck pytest property infra-test bench deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ typecheck: $(VENV)/.test-installed
 pytest: $(VENV)/.test-installed $(PEERS)/.installed
 	DAILYFETCH_PEERS=$(abspath $(PEERS)) $(BIN)/pytest -q -p no:cacheprovider -n 2 -m "not serial"
 	DAILYFETCH_PEERS=$(abspath $(PEERS)) $(BIN)/pytest -q -p no:cacheprovider -m serial
+
+# The load invariant's property test with many more examples than make test gives it.
+PROPERTY_EXAMPLES ?= 2000
+property: $(VENV)/.test-installed
+	DAILYFETCH_PROPERTY_EXAMPLES=$(PROPERTY_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider \
+	  --hypothesis-show-statistics tests/integration/test_load_invariant.py
 
 infra-test:
 	bash scripts/test-infra.sh
