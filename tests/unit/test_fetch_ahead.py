@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from dailyfetch.config import SourceConfig
-from dailyfetch.fetch import process_load, rest
+from dailyfetch.fetch import ahead, process_load
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.process_load import ProcessLoad
 from dailyfetch.fetch.rest import fetch_rest_pages
@@ -51,7 +51,7 @@ def counting_pool(monkeypatch: pytest.MonkeyPatch) -> list[object]:
             queued.append(args)
             return super().submit(fn, *args, **kwargs)
 
-    monkeypatch.setattr(rest, "ThreadPoolExecutor", CountingPool)
+    monkeypatch.setattr(ahead, "ThreadPoolExecutor", CountingPool)
     return queued
 
 

@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from dailyfetch.fetch.budget import PageBudget
 from dailyfetch.observe import NullObserver, RunObserver, RunStats
 from dailyfetch.stopping import StopToken
 
@@ -45,6 +46,7 @@ class FetchControl:
     slots: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(1))
     stats: RunStats = field(default_factory=RunStats)
     observer: RunObserver = field(default_factory=NullObserver)
+    budget: PageBudget = field(default_factory=PageBudget.for_this_process)  # bytes of pages ahead
 
     @classmethod
     def create(

@@ -9,9 +9,7 @@ pages after it are discarded and paging continues from the true next offset.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -26,16 +24,14 @@ from dailyfetch.config import (
 )
 from dailyfetch.errors import SourceError
 from dailyfetch.fetch import pagination
+from dailyfetch.fetch.ahead import Fetched, fetch_ahead, fetch_reckoned
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.http import RetryPolicy, body_preview, parse_json, send
 from dailyfetch.fetch.page_guard import PREVIOUS, PageGuard
-from dailyfetch.fetch.process_load import ProcessLoad
 from dailyfetch.fetch.shape import ShapeSlot, TypedRecords
 from dailyfetch.fetch.source import Page, PageIterator, Record
 from dailyfetch.plan import render
 from dailyfetch.redact import mask_url
-
-Fetched = tuple[httpx.Response, Any, Sequence[Record]]
 
 
 def typed_decoding_applies(source: SourceConfig) -> bool:
@@ -128,8 +124,9 @@ def fetch_rest_pages(
         return Page(records, resume, raw), following, guard.check_next(page_state, following)
 
     ahead = source.concurrency if window is None else window
+    budget, stop = control.budget, control.stop
     if ahead > 1 and isinstance(config, PageNumberPagination | OffsetPagination):
-        for page_state, fetched in _ahead(fetch, config, state, ahead):
+        for page_state, fetched in fetch_ahead(fetch, config, state, ahead, budget, stop):
             page, following, error = judge(page_state, fetched)
             yield page
             if error is not None:
@@ -138,8 +135,12 @@ def fetch_rest_pages(
                 return
     else:  # one by one: the next page is requested only after this one was judged and consumed
         while True:
-            page, following, error = judge(state, fetch(state))
-            yield page
+            fetched, ticket = fetch_reckoned(fetch, budget, stop, state)
+            try:
+                page, following, error = judge(state, fetched)
+                yield page
+            finally:
+                budget.release(ticket)
             if error is not None:
                 raise error
             if following is None:
@@ -154,68 +155,6 @@ def _is_list_at(body: Any, path: str | None) -> bool:
 def _last(records: Sequence[Record]) -> dict[str, Any] | None:
     last = records[-1] if records else None
     return last if isinstance(last, dict) else None
-
-
-def _advance(config: PageNumberPagination | OffsetPagination, state: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(config, PageNumberPagination):
-        return {"page": state["page"] + 1}
-    return {"offset": state["offset"] + config.limit}
-
-
-def _ahead(
-    fetch: Any, config: PageNumberPagination | OffsetPagination, state: dict[str, Any], window: int
-) -> Iterator[tuple[dict[str, Any], Fetched]]:
-    """Fetch pages ahead with ``window`` requests in flight; yield them in order.
-
-    While the process mostly waits (the source is the slow side; see
-    :class:`~dailyfetch.fetch.process_load.ProcessLoad`), a second ``window`` of
-    requests is queued behind the first, so requests keep going while the consumer
-    writes a batch. While it is busy computing (a fast source: pages wait for the
-    consumer), nothing more is queued: fetching further ahead would only hold more pages
-    in memory and take the GIL from the consumer (W1 in benchmarks/README.md).
-    """
-    pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="dailyfetch-page")
-    queue: deque[tuple[dict[str, Any], Future[Fetched | None]]] = deque()
-    upcoming = state
-    load = ProcessLoad()
-    key = "page" if isinstance(config, PageNumberPagination) else "offset"
-    # Where empty pages came back, per pass (a short offset page starts a new pass from the
-    # true next offset): within a pass, nothing after an empty page is ever consumed.
-    empty_at: dict[int, int] = {}
-    passes = 0
-
-    def fetch_unless_past_the_end(page_state: dict[str, Any], this_pass: int) -> Fetched | None:
-        end = empty_at.get(this_pass)
-        if end is not None and page_state[key] > end:
-            return None  # queued behind this pass's last page: not requested
-        fetched: Fetched = fetch(page_state)
-        if not fetched[2]:
-            empty_at[this_pass] = min(page_state[key], empty_at.get(this_pass, page_state[key]))
-        return fetched
-
-    try:
-        while True:
-            while len(queue) < (window if load.busy() else 2 * window):
-                queue.append((upcoming, pool.submit(fetch_unless_past_the_end, upcoming, passes)))
-                upcoming = _advance(config, upcoming)
-            page_state, future = queue.popleft()
-            fetched = future.result()
-            if fetched is None:  # not reached within a pass; a fetch of its own, to be sure
-                fetched = fetch(page_state)
-            yield page_state, fetched
-            records = fetched[2]
-            if not records:
-                return
-            if isinstance(config, OffsetPagination) and len(records) != config.limit:
-                for _, stale in queue:
-                    stale.cancel()
-                queue.clear()
-                passes += 1
-                upcoming = {"offset": page_state["offset"] + len(records)}
-    finally:
-        for _, pending in queue:
-            pending.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def extract_records(
