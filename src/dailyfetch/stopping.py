@@ -44,6 +44,11 @@ class StopToken:
         self._event.set()
 
     @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested (the deadline is not looked at: see :attr:`requested`)."""
+        return self._event.is_set()
+
+    @property
     def requested(self) -> bool:
         """Whether a stop was requested or the deadline has passed."""
         if not self._event.is_set() and self.deadline is not None and time.monotonic() >= self.deadline:

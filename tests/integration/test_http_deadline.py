@@ -110,3 +110,24 @@ def test_sigterm_during_a_hung_read_is_interrupted_at_once(
     assert stderr.strip().splitlines()[-1].startswith("Error: stopped by SIGTERM")
     ((status, error_class),) = ledger_rows(db_url, "SELECT status, error_class FROM dailyfetch.runs")
     assert (status, error_class) == ("interrupted", "RunInterrupted")
+
+
+def test_an_oauth2_token_endpoint_that_drips_is_bound_by_request_timeout(
+    drip: RawServer, tmp_path: Path, db_url: str
+) -> None:
+    """The OAuth2 token request made inside a request's auth flow keeps to that request's request_timeout."""
+    auth = (
+        f'auth = {{ kind = "oauth2_client_credentials", token_url = "{drip.url}/token", '
+        'client_id = "id-1", client_secret = "${CLIENT_SECRET}" }'
+    )
+    config = _config(tmp_path, drip.url, source=f"request_timeout = 1.5\nread_timeout = 5\n{auth}")
+    done = run_cli(
+        "run", "-c", str(config), "--date", DAY, "--database-url", db_url,
+        env={"CLIENT_SECRET": "s3cret-oauth-77"}, timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "request_timeout" in done.stderr.strip().splitlines()[-1]
+    assert [r.path for r in drip.requests] == ["/token"]
+    assert drip.sent <= 1.5 / DRIP + 3, (
+        f"the token endpoint wrote {drip.sent} bytes after the deadline passed"
+    )

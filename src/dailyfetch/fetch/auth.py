@@ -26,7 +26,8 @@ import orjson
 
 from dailyfetch.config import AuthConfig
 from dailyfetch.errors import SourceError, TransientSourceError
-from dailyfetch.redact import mask_url, register_secret
+from dailyfetch.fetch.client import DailyfetchClient
+from dailyfetch.redact import mask_url, redact, register_secret
 
 
 class _HeaderAuth(httpx.Auth):
@@ -69,13 +70,12 @@ class OAuth2ClientCredentials(httpx.Auth):
         data = {"grant_type": "client_credentials"}
         if self.scope:
             data["scope"] = self.scope
-        try:
-            response = httpx.post(
-                self.token_url, data=data, auth=(self.client_id, self.client_secret), timeout=30
-            )
-        except httpx.TransportError as exc:
+        try:  # within the deadline of the request that needs the token (see fetch/deadline.py)
+            with DailyfetchClient(timeout=30) as client:
+                response = client.post(self.token_url, data=data, auth=(self.client_id, self.client_secret))
+        except httpx.HTTPError as exc:
             raise TransientSourceError(
-                f"cannot reach the OAuth2 token endpoint {mask_url(self.token_url)}: {exc}"
+                f"cannot reach the OAuth2 token endpoint {mask_url(self.token_url)}: {redact(str(exc))}"
             ) from None
         if response.status_code >= 400:
             kind = TransientSourceError if response.status_code >= 500 else SourceError

@@ -58,31 +58,34 @@ def request_deadline(seconds: float | None) -> Iterator[Budget]:
     try:
         yield _BUDGET
     finally:
-        _BUDGET.deadline, _BUDGET.expired = saved
+        # the outer deadline ended an operation in here too (an OAuth2 token request in an auth flow)
+        inherited = _BUDGET.expired and saved[0] is not None and _BUDGET.deadline == saved[0]
+        _BUDGET.deadline, _BUDGET.expired = saved[0], saved[1] or inherited
 
 
 def _wait(
     stop: StopToken | None,
     own_end: float | None,
+    now: float,
     *,
     sliced: bool,
     aborted: type[httpcore.NetworkError],
     timed_out: type[httpcore.TimeoutException],
 ) -> float | None:
     """How long the next socket operation may wait; raise if the run stops or the request's deadline passed."""
-    now = time.monotonic()
-    if stop is not None and stop.requested:
-        raise aborted(f"aborted: {stop.reason}")
     end = own_end
+    if stop is not None:
+        run_end = stop.deadline
+        if stop.stopping or (run_end is not None and now >= run_end):
+            raise aborted("aborted: the run is stopping")
+        if run_end is not None:
+            end = run_end if end is None else min(end, run_end)
     deadline = _BUDGET.deadline
     if deadline is not None:
         if now >= deadline:
             _BUDGET.expired = True
             raise timed_out("the request's total deadline passed")
         end = deadline if end is None else min(end, deadline)
-    run_end = stop.deadline if stop is not None else None
-    if run_end is not None:
-        end = run_end if end is None else min(end, run_end)
     wait = None if end is None else max(end - now, 0.001)  # 0 would make the socket non-blocking
     if sliced and stop is not None:
         wait = SLICE if wait is None else min(wait, SLICE)
@@ -100,15 +103,17 @@ class _Stream(httpcore.NetworkStream):
         stop = self._stop
         if stop is None and _BUDGET.deadline is None:
             return self._inner.read(max_bytes, timeout)
-        own_end = None if timeout is None else time.monotonic() + timeout
+        now = time.monotonic()
+        own_end = None if timeout is None else now + timeout
         while True:
             wait = _wait(
-                stop, own_end, sliced=True, aborted=httpcore.ReadError, timed_out=httpcore.ReadTimeout
+                stop, own_end, now, sliced=True, aborted=httpcore.ReadError, timed_out=httpcore.ReadTimeout
             )
             try:
                 return self._inner.read(max_bytes, wait)
             except httpcore.ReadTimeout:
-                if own_end is not None and time.monotonic() >= own_end:
+                now = time.monotonic()
+                if own_end is not None and now >= own_end:
                     raise  # the read's own timeout ([source] read_timeout)
                 # a slice ended, or a deadline: the next _wait raises for a deadline
 
@@ -139,8 +144,9 @@ class _Stream(httpcore.NetworkStream):
     ) -> float | None:
         if self._stop is None and _BUDGET.deadline is None:
             return timeout
-        own_end = None if timeout is None else time.monotonic() + timeout
-        return _wait(self._stop, own_end, sliced=False, aborted=aborted, timed_out=timed_out)
+        now = time.monotonic()
+        own_end = None if timeout is None else now + timeout
+        return _wait(self._stop, own_end, now, sliced=False, aborted=aborted, timed_out=timed_out)
 
 
 class DeadlineBackend(httpcore.NetworkBackend):
@@ -180,10 +186,12 @@ class DeadlineBackend(httpcore.NetworkBackend):
     def _connect_wait(self, timeout: float | None) -> float | None:
         if self._stop is None and _BUDGET.deadline is None:
             return timeout
-        own_end = None if timeout is None else time.monotonic() + timeout
+        now = time.monotonic()
+        own_end = None if timeout is None else now + timeout
         return _wait(
             self._stop,
             own_end,
+            now,
             sliced=False,
             aborted=httpcore.ConnectError,
             timed_out=httpcore.ConnectTimeout,

@@ -67,7 +67,7 @@ def build_client(
     read_timeout: float,
     auth: httpx.Auth | None = None,
     on_request: Callable[[], None] | None = None,
-    request_timeout: float | None = None,
+    request_timeout: float | None = 300.0,
     stop: StopToken | None = None,
     origins: OriginPolicy | None = None,
 ) -> httpx.Client:
