@@ -75,7 +75,7 @@ def check_complete(response: httpx.Response) -> None:
     decoder httpx kept for the response is asked here: ``eof`` is true only once the
     trailer was read and verified.
     """
-    if not response.num_bytes_downloaded:
+    if not response.num_bytes_downloaded and not response.content:
         return  # no body at all (HEAD, 204, 304): nothing was decoded
     decoder = getattr(response, "_decoder", None)
     for part in getattr(decoder, "children", None) or [decoder]:
