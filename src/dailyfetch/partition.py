@@ -234,7 +234,7 @@ class PartitionWorker:
                 problem = f"a {type(record).__name__}, not a JSON object"
             elif keys and any(record.get(k) is None for k in keys):
                 missing = [k for k in keys if record.get(k) is None]
-                problem = f"no value for primary key field(s) {', '.join(missing)}"
+                problem = f"no value for primary key field(s) {', '.join(map(repr, missing))}"
             if problem is None:
                 good.append(record)
             elif skip:
@@ -306,7 +306,7 @@ class PartitionWorker:
         else:
             values = cols.field_values(records)
             observed = cols.observe(records, values)
-        unready = writer.bookkeeping_missing(spec, self.columns)  # an append table from before a column
+        unready = writer.bookkeeping_missing(spec, self.columns, len(records))  # append: no or an old table
         if unready or any(
             name not in self.columns for name, types in observed.items() if cols.infer_type(types)
         ):

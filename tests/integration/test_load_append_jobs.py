@@ -76,3 +76,11 @@ def test_a_replace_job_does_not_share_its_table(first: str, second: str, db_url:
         result.error
     )
     assert ids(db_url) == ["a1"]
+
+
+def test_append_records_of_only_nulls_still_make_rows(db_url: str) -> None:
+    """Records whose every field is null (or that have none) are rows too: the table is made for them."""
+    source = [{"a": None}, {}, {"a": None, "b": None}]
+    result = run(db_url, source, "a", write="append")
+    assert result.outcome == "succeeded", result.error
+    assert result.rows == 3 and len(table_rows(db_url, "events")) == 3

@@ -191,7 +191,8 @@ class TypedRecords(Sequence[Record]):
 
     def latest_by_key(self, key: Sequence[str]) -> TypedRecords | None:
         """The last record for each value of ``key`` (fields with scalar values), in first-seen order;
-        ``None`` where that needs the general path (a null or non-scalar key)."""
+        ``None`` where that needs the general path (a null or non-scalar key, or a key met twice
+        where a record may lack a field: :func:`dailyfetch.load.keys.dedupe` merges those)."""
         columns = self.columns()
         if not key or any(k not in columns or k in self.shape.raw for k in key):
             return None
@@ -202,6 +203,8 @@ class TypedRecords(Sequence[Record]):
         if len(latest) == len(self.rows):
             return self
         refuse_merged_types(key, values)  # 1 and 1.0 in a double precision key column
+        if not self.complete:
+            return None  # a record may lack a field an earlier one of its key has: merged the general way
         return TypedRecords(self.shape, list(latest.values()), complete=self.complete)
 
 

@@ -1,4 +1,4 @@
-"""Primary keys within a batch: the last record per key, and keys Python alone counts equal.
+"""Primary keys within a batch: one record per key, and keys Python alone counts equal.
 
 Python's ``true == 1 == 1.0`` (and ``false == 0``) would merge records whose keys
 JSON, and PostgreSQL, tell apart: ``{"id": true}`` and ``{"id": 1}`` in one batch
@@ -20,7 +20,12 @@ _NUMBERS = frozenset({bool, int, float})
 
 
 def dedupe(records: Sequence[dict[str, Any]], primary_key: Sequence[str]) -> list[dict[str, Any]]:
-    """Keep the last record for each primary key; a record without its key is an error."""
+    """One record per primary key, in first-seen order; a record without its key is an error.
+
+    A key met again is merged field by field, the later record's fields winning: the
+    row then holds what upserting the records one by one gives, as when the records
+    come in different batches (a field the later record lacks keeps its value).
+    """
     try:
         if len(primary_key) == 1:
             (name,) = primary_key
@@ -30,18 +35,28 @@ def dedupe(records: Sequence[dict[str, Any]], primary_key: Sequence[str]) -> lis
                 if len(single) == len(records):
                     return list(records)
                 refuse_merged_types(primary_key, keys)
-                return list(single.values())
+                return _merged(keys, records)
         else:
             keys = [tuple(record[k] for k in primary_key) for record in records]
             latest = dict(zip(keys, records, strict=True))
             if not any(None in key for key in latest):
-                if len(latest) < len(records):
-                    refuse_merged_types(primary_key, keys)
-                return list(latest.values())
+                if len(latest) == len(records):
+                    return list(records)
+                refuse_merged_types(primary_key, keys)
+                return _merged(keys, records)
     except (KeyError, TypeError):
         pass
     _explain_bad_key(records, primary_key)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _merged(keys: Sequence[Any], records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of each key merged in order (later fields win), in the order keys first appear."""
+    out: dict[Any, dict[str, Any]] = {}
+    for key, record in zip(keys, records, strict=True):
+        earlier = out.get(key)
+        out[key] = record if earlier is None else {**earlier, **record}
+    return list(out.values())
 
 
 def refuse_merged_types(primary_key: Sequence[str], keys: Sequence[Any]) -> None:

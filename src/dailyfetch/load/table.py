@@ -155,9 +155,10 @@ def has_unique_key(conn: psycopg.Connection[Any], spec: TableSpec, into: str) ->
     return bool(row and row[0])
 
 
-def bookkeeping_missing(spec: TableSpec, columns: dict[str, str]) -> bool:
-    """Whether an existing append table lacks a bookkeeping column this job writes (it predates it)."""
-    if spec.mode != "append" or not columns:
+def bookkeeping_missing(spec: TableSpec, columns: dict[str, str], count: int = 1) -> bool:
+    """Whether an append batch of ``count`` records needs :func:`prepare_table` whatever its fields:
+    the table is missing (records of only nulls still make rows) or predates a bookkeeping column."""
+    if spec.mode != "append" or not count:
         return False
     return JOB_COLUMN not in columns or (spec.window_column and WINDOW_COLUMN not in columns)
 
