@@ -211,6 +211,13 @@ def register_url_secrets(url: str) -> None:
             register_secret(value)
 
 
+def register_issued_params(params: dict[str, object] | None) -> None:
+    """Like :func:`register_issued_secrets`, for query parameters given apart (a cursor sent as ``page_token``)."""
+    for key, value in (params or {}).items():
+        if isinstance(value, str) and SENSITIVE_NAME.search(key):
+            register_recent(value)
+
+
 def register_issued_secrets(url: str) -> None:
     """Redact the values of ``url``'s secret-looking query parameters as recent secrets (see :func:`register_recent`).
 

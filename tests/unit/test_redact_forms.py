@@ -15,6 +15,7 @@ from dailyfetch.redact import (
     REGISTRY,
     mask_url,
     redact,
+    register_issued_params,
     register_issued_secrets,
     register_secret,
     register_url_secrets,
@@ -90,7 +91,8 @@ def test_an_issued_token_in_a_next_url_is_redacted_and_sealed_then_restored() ->
 
 def test_a_token_sent_as_a_cursor_is_sealed_too() -> None:
     """A recent (API-issued) value anywhere in progress, e.g. a cursor sent as ?page_token=, is sealed and restored."""
-    register_issued_secrets("https://api.test/items?page_token=CgkI-cursor-4455")
+    register_issued_params({"page_token": "CgkI-cursor-4455", "limit": 100, "q": "plain-value"})
+    assert redact("CgkI-cursor-4455 plain-value") == "*** plain-value"
     text = orjson.dumps({"cursor": "CgkI-cursor-4455"}).decode()
     sealed = seal(text)
     assert "CgkI-cursor-4455" not in sealed

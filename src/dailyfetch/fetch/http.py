@@ -27,7 +27,7 @@ from dailyfetch.errors import SourceError, TransientSourceError
 from dailyfetch.fetch.client import DailyfetchClient, IncompleteBody, RequestTimeout
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.origin import OriginPolicy
-from dailyfetch.redact import mask_url, redact, register_issued_secrets
+from dailyfetch.redact import mask_url, redact, register_issued_params, register_issued_secrets
 from dailyfetch.stopping import StopToken
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -154,6 +154,7 @@ def send(
     policy = _testing or policy or RetryPolicy()
     control = control or FetchControl()
     register_issued_secrets(url)  # a next page's ?token= is redacted wherever it is echoed
+    register_issued_params(params)
     backoff = wait_random_exponential(multiplier=policy.wait_initial, max=policy.wait_max)
 
     def wait(state: RetryCallState) -> float:
