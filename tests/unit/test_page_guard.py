@@ -59,3 +59,18 @@ def test_the_limit_is_an_error_only_when_another_page_is_named() -> None:
         pages.append(guard.check_next({"page": n}, {"page": n + 1}))
     assert pages[0] is None
     assert "[source] page_limit = 2 was reached" in str(pages[1]) and "page=3" in str(pages[1])
+
+
+def test_typed_rows_repeat_as_the_dicts_they_decode_to() -> None:
+    """A page decoded typed whose records equal the previous (general, dict) page's is a repeat."""
+    from dailyfetch.fetch.shape import RecordShape
+
+    body = b'{"items": [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], "stamp": 1}'
+    shape = RecordShape.build(["id", "v"], {"id": "integer", "v": "text"}, "items")
+    assert shape is not None
+    typed = shape.decode(body.replace(b'"stamp": 1', b'"stamp": 2'))
+    assert typed is not None
+    guard = PageGuard(PageNumberPagination(kind="page_number"), 100, None)
+    guard.check_page({"page": 1}, answer(body), [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}])
+    with pytest.raises(SourceError, match="same records as the page before it"):
+        guard.check_page({"page": 2}, answer(b"stamped differently"), typed)
