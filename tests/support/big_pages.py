@@ -1,6 +1,6 @@
 """An API of big pages (about 5.5 MB of JSON each), page-numbered, that counts what it was asked.
 
-Each page holds ``PER_PAGE`` distinct records of about 130 bytes; past ``pages`` it answers an
+Each page holds ``per_page`` (``PER_PAGE``: 5.5 MB) distinct records of about 130 bytes; past ``pages`` it answers an
 empty list. ``requested`` is how many page requests arrived, so a test can compare it with how
 many pages its consumer has taken (what is held ahead, counted from the other side of the wire).
 """
@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 PER_PAGE = 47_000
 
 
-def page_body(page: int, pages: int) -> bytes:
+def page_body(page: int, pages: int, per_page: int = PER_PAGE) -> bytes:
     """Page ``page`` (1-based) of ``pages``: ``{"items": [...]}``, ids ``page * 10**6 + i``; records
     of ten short fields (as most APIs send), which decode to about six times their JSON."""
     if page > pages:
@@ -25,7 +25,7 @@ def page_body(page: int, pages: int) -> bytes:
     items = ",".join(
         f'{{"id": {base + i}, "n": {i}, "x": {i * 0.5}, "ok": {"true" if i % 2 else "false"}, '
         f'"s": "item {i}", "tags": ["a", "b"], "m": {{"p": {page}, "q": null}}}}'
-        for i in range(PER_PAGE)
+        for i in range(per_page)
     )
     return f'{{"items": [{items}]}}'.encode()
 
@@ -33,8 +33,9 @@ def page_body(page: int, pages: int) -> bytes:
 class BigPagesAPI:
     """Serves ``/items?page=N`` on 127.0.0.1 until :meth:`stop`."""
 
-    def __init__(self, pages: int) -> None:
+    def __init__(self, pages: int, per_page: int = PER_PAGE) -> None:
         self.pages = pages
+        self.per_page = per_page
         self.requested = 0
         self._lock = threading.Lock()
         owner = self
@@ -49,7 +50,7 @@ class BigPagesAPI:
                 query = dict(parse_qsl(urlsplit(self.path).query))
                 with owner._lock:
                     owner.requested += 1
-                body = page_body(int(query.get("page", "1")), owner.pages)
+                body = page_body(int(query.get("page", "1")), owner.pages, owner.per_page)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from dailyfetch.fetch.budget import (
-    UNKNOWN_PAGE,
     MiB,
     PageBudget,
     memory_limit,
@@ -107,16 +106,23 @@ def test_nothing_readable_gives_a_fixed_budget(tmp_path: Path) -> None:
 def test_a_512_mib_task_holds_three_pages_of_5_5_mb_ahead() -> None:
     """The issue's case: 5.5 MB pages decoded as dicts (7 x the body each) in a 512 MiB task."""
     budget = PageBudget(read_ahead_budget(512 * MiB))
-    first, second = budget.try_reserve(), budget.try_reserve()  # size unknown: 64 MiB each
-    assert first is not None and second is not None and budget.try_reserve() is None
+    first = budget.try_reserve()  # no page seen yet: the first request goes alone
+    assert first is not None and budget.try_reserve() is None
     cost = page_cost(5_500_000, typed=False)
     budget.settle(first, cost)
-    budget.settle(second, cost)
-    held = [first, second]
+    held = [first]
     while (ticket := budget.try_reserve()) is not None:
         held.append(ticket)
     assert len(held) == 128 * MiB // cost == 3
     assert budget.reserved <= budget.total
+
+
+def test_before_any_page_a_small_budget_sends_one_request_a_large_one_a_window() -> None:
+    """Under 1 GiB of budget the first request goes alone; above it, requests are reckoned at 64 MiB."""
+    small = PageBudget(read_ahead_budget(3 * GiB))
+    assert small.try_reserve() is not None and small.try_reserve() is None
+    large = PageBudget(read_ahead_budget(6 * GiB))
+    assert sum(large.try_reserve() is not None for _ in range(100)) == 1536 // 64
 
 
 def test_a_page_larger_than_the_budget_is_fetched_alone() -> None:
@@ -136,7 +142,7 @@ def test_waiting_for_the_budget_ends_with_the_run() -> None:
     """A fetcher waiting for others' pages to be consumed stops when the run must stop."""
     from dailyfetch.errors import RunInterrupted
 
-    budget = PageBudget(UNKNOWN_PAGE)
+    budget = PageBudget(64 * MiB)
     budget.force_reserve()
     stop = StopToken()
     stop.request("test")

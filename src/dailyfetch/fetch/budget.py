@@ -15,9 +15,12 @@ always progresses, and a page that fits in memory once is always fetched, alone)
 * **A page's cost** is its body's length times what decoding makes of it (:func:`page_cost`):
   measured 5.4 to 5.8 times the JSON for dicts of short values (the body is kept besides), about
   2 times for typed pages (``fetch/shape.py``).
-* **Until a page has arrived**, a request is reckoned at :data:`UNKNOWN_PAGE` (64 MiB): on a big
-  machine the first window is sent at once as before; in a 512 MiB task, two requests go first,
-  and the largest page seen then sets how many may be ahead.
+* **Until a page of the run has arrived**, a request is reckoned at the whole budget where the
+  budget is under :data:`BLIND_BUDGET` (1 GiB: a container of less than 4 GiB), so the first
+  request goes alone (one page's latency, once a run): a first wave sent blind could hold a
+  window of pages that each only just fit alone. With a larger budget a request is reckoned at
+  :data:`UNKNOWN_PAGE` (64 MiB) until then, and the first window goes at once. From the first
+  page on, the largest page seen sets how many may be ahead.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from dailyfetch.stopping import StopToken
 
 MiB = 1024 * 1024
 UNKNOWN_PAGE = 64 * MiB
+BLIND_BUDGET = 16 * UNKNOWN_PAGE
 GENERAL_FACTOR = 7  # the body, and the dicts, strings and numbers decoded from it
 TYPED_FACTOR = 3  # the body, and one small struct per record
 _UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as 2**63 - 4096 (PAGE_COUNTER_MAX)
@@ -92,7 +96,9 @@ class PageBudget:
 
     def estimate(self) -> int:
         """What the next page is reckoned at."""
-        return UNKNOWN_PAGE if self.largest is None else self.largest
+        if self.largest is not None:
+            return self.largest
+        return UNKNOWN_PAGE if self.total >= BLIND_BUDGET else self.total
 
     def try_reserve(self) -> Ticket | None:
         """Reserve the next page's estimate if it fits beside those reserved; ``None`` if not."""
