@@ -352,12 +352,18 @@ class DestinationConfig(_Section):
 
     table: Annotated[str, Field(min_length=1, max_length=IDENTIFIER_MAX)]
     schema_: Annotated[str, Field(alias="schema", min_length=1, max_length=IDENTIFIER_MAX)] = "public"
-    primary_key: list[Annotated[str, Field(min_length=1, max_length=IDENTIFIER_MAX)]] = Field(
-        default_factory=list
-    )
+    # Key fields of any length: a field's column is named by dailyfetch.load.names.
+    primary_key: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     write: Literal["merge", "append", "replace"] | None = None
     columns: dict[str, str] = Field(default_factory=dict)
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+
+    @field_validator("table", "schema_")
+    @classmethod
+    def _identifier_bytes(cls, value: str) -> str:
+        if len(value.encode()) > IDENTIFIER_MAX or "\x00" in value:  # PostgreSQL would cut it silently
+            raise ValueError(f"must be at most {IDENTIFIER_MAX} bytes in UTF-8, without NUL")
+        return value
 
     @field_validator("columns")
     @classmethod

@@ -71,16 +71,17 @@ def test_every_field_lands_in_a_column_of_its_own(group: str, kind: str, db_url:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_long_multibyte_primary_key_and_declared_columns_work(kind: str, db_url: str) -> None:
-    """A key field of 80 bytes and declared columns with long names: merge keeps one row per key."""
-    first = [{MULTI: f"k{i}", LONG_A: i * 10**20, LONG_B: i} for i in range(25)]
-    options = {"kind": kind, "primary_key": [MULTI], "columns": {LONG_A: "numeric", MULTI: "text"}}
+@pytest.mark.parametrize("key", [MULTI, "k" * 70 + "_id"])
+def test_a_long_primary_key_and_declared_columns_work(kind: str, key: str, db_url: str) -> None:
+    """A key field of 80 bytes (or 73 characters) and declared long names: merge keeps one row per key."""
+    first = [{key: f"k{i}", LONG_A: i * 10**20, LONG_B: i} for i in range(25)]
+    options = {"kind": kind, "primary_key": [key], "columns": {LONG_A: "numeric", key: "text"}}
     assert run(db_url, PagesAPI.of(first), **options).outcome == "succeeded"
     again = [{**r, LONG_B: -r[LONG_B]} for r in first]
     result = run(db_url, PagesAPI.of(again), **options)
     assert result.outcome == "succeeded", result.error
     assert len(table_rows(db_url)) == 25
-    assert missing_values(db_url, again, MULTI) == []
+    assert missing_values(db_url, again, key) == []
     with psycopg.connect(db_url) as conn:
         kinds = dict(
             conn.execute(
@@ -147,3 +148,15 @@ def test_nesting_beyond_what_dailyfetch_decodes_fails_in_one_line(db_url: str) -
     result = run(db_url, PagesAPI(pages=[f'[{{"id": 1, "v": {nested}}}]']), primary_key=["id"])
     assert result.outcome == "failed"
     assert result.error is not None and "nest" in result.error and "\n" not in result.error, result.error
+
+
+@pytest.mark.parametrize("write", ["append", "replace"])
+def test_mapped_columns_hold_their_fields_in_append_and_replace(write: str, db_url: str) -> None:
+    """A replace run's shadow table and an append table map names as merge does, run after run."""
+    keys = {"primary_key": ["id"]} if write == "replace" else {}
+    for attempt in range(2):
+        source = [{**r, "id": r["id"] + 100 * attempt} for r in records(AWKWARD, 12)]
+        result = run(db_url, PagesAPI.of(source), write=write, **keys)
+        assert result.outcome == "succeeded", result.error
+        assert missing_values(db_url, source, "id") == []
+        assert len(table_rows(db_url)) == 12

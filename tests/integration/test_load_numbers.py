@@ -123,3 +123,15 @@ def test_distinct_keys_of_mixed_types_all_land(db_url: str) -> None:
     stored = {json.dumps(r["id"]): r["v"] for r in table_rows(db_url)}
     assert stored == {'"1"': 1, "2": 2, "true": 3}
     assert isinstance(Decimal(1), Decimal)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_string_in_a_numeric_column_made_for_big_integers_fails_naming_it(kind: str, db_url: str) -> None:
+    """A column dailyfetch made numeric for its integers refuses "5": only a declared one parses strings."""
+    source = [{"id": i, "v": 2**64 + i} for i in range(10)] + [{"id": 10, "v": "5"}]
+    result = run(db_url, PagesAPI.of(source), kind=kind, primary_key=["id"])
+    assert result.outcome == "failed"
+    assert result.error is not None and "'v'" in result.error and "id=10" in result.error, result.error
+    declared = run(db_url, PagesAPI.of(source), kind=kind, primary_key=["id"], columns={"v": "numeric"})
+    assert declared.outcome == "succeeded", declared.error
+    assert {r["id"]: r["v"] for r in table_rows(db_url)}[10] == Decimal(5)

@@ -209,8 +209,6 @@ class TypedRecords(Sequence[Record]):
 
 
 def _kinds(family: str | None) -> frozenset[type]:
-    if family == "numeric":  # a column inferred from integers too big for bigint (or a double)
-        return frozenset({int, float})
     return accepts(family) if family is not None else frozenset()
 
 

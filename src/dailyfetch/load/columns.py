@@ -49,7 +49,8 @@ _INT_RANGE = {
 _ACCEPTS: dict[str, frozenset[type]] = {
     "integer": frozenset({int}),
     "float": frozenset({int, float}),
-    "numeric": frozenset({int, float, str}),
+    "numeric": frozenset({int, float, str}),  # declared: PostgreSQL parses a string ("12.50")
+    "number": frozenset({int, float}),  # numeric made by dailyfetch for big integers: numbers only
     "boolean": frozenset({bool}),
     "text": frozenset({str}),
     "json": frozenset({dict, list, str, int, float, bool}),
@@ -199,6 +200,8 @@ def describe(
         column = values[name] if values is not None else values_of(records, name)
         pg_type = columns.get(name) or declared.get(name) or infer_type(types, column)
         families[name] = family(pg_type) if pg_type else None
+        if families[name] == "numeric" and name not in declared:
+            families[name] = "number"
     return list(observed), families
 
 
@@ -262,6 +265,23 @@ def find_inexact_int(
         f" in row {describe_key(record, primary_key, index)}",
         index=index,
         hint=_widen(columns, name),
+    )
+
+
+def find_string_number(
+    records: Sequence[dict[str, Any]], name: str, pg_type: str, primary_key: Sequence[str]
+) -> BadValueError | None:
+    """The first string of field ``name`` bound for a ``numeric`` column that was not declared."""
+    values = values_of(records, name)
+    index = next((i for i, v in enumerate(values) if type(v) is str), None)
+    if index is None:
+        return None
+    return BadValueError(
+        f"column {name!r} ({pg_type}) cannot store a JSON string ({_short(values[index])}) in row "
+        f"{describe_key(records[index], primary_key, index)}",
+        index=index,
+        hint=f"declare {name!r} = 'numeric' in [destination.columns] to have PostgreSQL parse numbers "
+        "sent as strings, or fix the source",
     )
 
 

@@ -71,9 +71,11 @@ class AppendTags:
 
 
 class TableColumns(dict[str, str]):
-    """A table's columns and their types, keyed by the field each holds; ``qualified`` names the table."""
+    """A table's columns and their types, keyed by the field each holds; ``qualified`` names the table,
+    ``declared`` are the fields whose type ``[destination.columns]`` declares."""
 
     qualified: str = ""
+    declared: frozenset[str] = frozenset()
 
 
 def read_columns(conn: psycopg.Connection[Any], schema: str, table: str) -> dict[str, str] | None:
@@ -100,6 +102,7 @@ def read_fields(conn: psycopg.Connection[Any], spec: TableSpec, into: str) -> Ta
         return None
     out = TableColumns(names.fields_of(conn, spec.schema, spec.table, columns))
     out.qualified = spec.qualified().as_string(conn)
+    out.declared = frozenset(spec.declared)
     return out
 
 

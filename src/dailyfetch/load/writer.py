@@ -96,18 +96,30 @@ def check_values(
 
     Beside the types (checked per column), an integer bound for a ``double precision``
     or ``real`` column must be one that type holds exactly: ``9007199254740993`` would
-    be stored as ``...992``.
+    be stored as ``...992``. And a string bound for a ``numeric`` column is refused unless the
+    column is declared (dailyfetch makes one ``numeric`` for big integers, not to parse strings).
     """
     if any(cols.incompatible(columns[k], t) for k, t in observed.items() if k in columns):
         error = cols.find_bad_value(records, columns, primary_key)
         if error is not None:
             raise error
+    declared = getattr(columns, "declared", None)  # a TableColumns' (not a plain dict's)
     for name, types in observed.items():
         pg_type = columns.get(name)
-        if pg_type is not None and int in types and cols.family(pg_type) == "float":
+        if pg_type is None:
+            continue
+        error = None
+        if int in types and cols.family(pg_type) == "float":
             error = cols.find_inexact_int(records, name, pg_type, columns, primary_key)
-            if error is not None:
-                raise error
+        elif (
+            str in types
+            and declared is not None
+            and name not in declared
+            and cols.family(pg_type) == "numeric"
+        ):
+            error = cols.find_string_number(records, name, pg_type, primary_key)
+        if error is not None:
+            raise error
 
 
 def json_key(name: str) -> str:
