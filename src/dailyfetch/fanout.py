@@ -10,6 +10,7 @@ the worst child exit code.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -20,7 +21,10 @@ from types import FrameType
 def run_workers(arguments: Sequence[str], workers: int) -> int:
     """Start ``workers`` children running ``dailyfetch <arguments>``; wait; return the worst exit code."""
     argv = [sys.executable, "-m", "dailyfetch", *arguments]
-    children = [subprocess.Popen(argv) for _ in range(workers)]
+    # The children share this container's memory: each takes a workers-th of the read-ahead budget
+    # (dailyfetch.fetch.budget.SHARE_ENV).
+    env = {**os.environ, "DAILYFETCH_MEMORY_SHARE": str(workers)}
+    children = [subprocess.Popen(argv, env=env) for _ in range(workers)]
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         for child in children:

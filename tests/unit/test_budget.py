@@ -148,3 +148,38 @@ def test_waiting_for_the_budget_ends_with_the_run() -> None:
     stop.request("test")
     with pytest.raises(RunInterrupted):
         budget.reserve(stop)
+
+
+def test_worker_processes_of_one_container_split_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run --workers N`` children each take 1/N of the read-ahead budget, not all of it."""
+    from dailyfetch.fetch.budget import SHARE_ENV, process_memory_limit
+
+    whole = read_ahead_budget(process_memory_limit())
+    monkeypatch.setenv(SHARE_ENV, "4")
+    assert PageBudget.for_this_process().total == max(whole // 4, 16 * MiB)
+    monkeypatch.setenv(SHARE_ENV, "not a number")
+    assert PageBudget.for_this_process().total == whole
+
+
+def test_run_workers_tells_its_children_how_many_share_the_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The children of ``run --workers 3`` are started with the share variable set to 3."""
+    import subprocess
+
+    from dailyfetch import fanout
+    from dailyfetch.fetch.budget import SHARE_ENV
+
+    started: list[dict[str, str]] = []
+
+    class Child:
+        def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+            started.append(env or {})
+
+        def wait(self) -> int:
+            return 0
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Child)
+    assert fanout.run_workers(["run", "--help"], 3) == 0
+    assert [env.get(SHARE_ENV) for env in started] == ["3", "3", "3"]

@@ -11,7 +11,8 @@ always progresses, and a page that fits in memory once is always fetched, alone)
   cgroup v2 ``memory.max``, the cgroup v1 ``memory.limit_in_bytes`` (of the process's cgroup and
   its ancestors, wherever the hierarchies are mounted: ``/sys/fs/cgroup``, or
   ``/sys/fs/cgroup/unified`` and ``/sys/fs/cgroup/memory`` on hybrid hosts) and the machine's
-  RAM. The rest is for the interpreter, the batch being written and PostgreSQL's driver.
+  RAM. The rest is for the interpreter, the batch being written and PostgreSQL's driver. The
+  worker processes of ``run --workers N`` share one container, so each takes a Nth of that.
 * **A page's cost** is its body's length times what decoding makes of it (:func:`page_cost`):
   measured 5.4 to 5.8 times the JSON for dicts of short values (the body is kept besides), about
   2 times for typed pages (``fetch/shape.py``).
@@ -26,6 +27,7 @@ always progresses, and a page that fits in memory once is always fetched, alone)
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from pathlib import Path
 from dailyfetch.stopping import StopToken
 
 MiB = 1024 * 1024
+SHARE_ENV = "DAILYFETCH_MEMORY_SHARE"  # set by `run --workers N` for its children: they split the budget
 UNKNOWN_PAGE = 64 * MiB
 BLIND_BUDGET = 16 * UNKNOWN_PAGE
 GENERAL_FACTOR = 7  # the body, and the dicts, strings and numbers decoded from it
@@ -57,11 +60,12 @@ def process_memory_limit() -> int | None:
     return memory_limit()
 
 
-def read_ahead_budget(limit: int | None) -> int:
-    """The bytes pages fetched and not yet consumed may take under a memory ``limit``."""
+def read_ahead_budget(limit: int | None, share: int = 1) -> int:
+    """The bytes pages fetched and not yet consumed may take under a memory ``limit``, in one of
+    ``share`` processes that split it (``run --workers N`` in one container)."""
     if limit is None:
-        return _NO_LIMIT_BUDGET
-    return max(limit // 4, _SMALLEST_BUDGET)
+        return _NO_LIMIT_BUDGET // share
+    return max(limit // 4 // share, _SMALLEST_BUDGET)
 
 
 def page_cost(body_bytes: int, *, typed: bool) -> int:
@@ -91,8 +95,12 @@ class PageBudget:
 
     @classmethod
     def for_this_process(cls) -> PageBudget:
-        """A budget from this process's memory limit (:func:`process_memory_limit`)."""
-        return cls(read_ahead_budget(process_memory_limit()))
+        """A budget from this process's memory limit (:func:`process_memory_limit`), split with the
+        other worker processes of ``run --workers N`` (:data:`SHARE_ENV`)."""
+        share = os.environ.get(SHARE_ENV, "")
+        return cls(
+            read_ahead_budget(process_memory_limit(), int(share) if share.isdigit() and share != "0" else 1)
+        )
 
     def estimate(self) -> int:
         """What the next page is reckoned at."""
