@@ -2,9 +2,10 @@
 
 With ``[source] concurrency > 1`` and page-number or offset pagination, the
 pages ahead are fetched in parallel (their URLs are known in advance) and still
-yielded strictly in order, so progress and exactly-once are unchanged. If an
-offset page comes back shorter than its limit but not empty, the speculative
-pages after it are discarded and paging continues from the true next offset.
+yielded strictly in order, so progress and exactly-once are unchanged
+(:mod:`.ahead`). Every page, ahead or one by one, is reckoned against the run's
+byte budget (:mod:`.budget`) and checked for repeats and the page limit
+(:mod:`.page_guard`) before the page after it is requested.
 """
 
 from __future__ import annotations
