@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dailyfetch.errors import ConfigError, SourceError
+from dailyfetch.fetch.links import link_targets
 from dailyfetch.init_fields import ColumnGuess, IncrementalGuess
 from dailyfetch.init_infer import Guess, PaginationGuess, Setting
 from dailyfetch.init_request import Request, name_job, parse_pairs, prepare_request
@@ -183,7 +184,8 @@ def write_config_from_sample(
         raise SourceError(
             f"{shown} answered {type(body).__name__}, not JSON objects", hint="point init at a JSON API"
         )
-    link_next = response.links.get("next", {}).get("url")
+    targets = link_targets(response, "next")  # RFC 8288, as the run reads them (fetch/links.py)
+    link_next = targets[0] if targets else None
     paging = init_infer.infer_pagination(body, found, req.sent_params, link_next=link_next)
     resource = name_job(req.url, found.path)[1]
     key, key_guess = init_fields.infer_primary_key(found.records, resource)

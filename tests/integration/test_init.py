@@ -84,6 +84,21 @@ def test_github_link_header_list_lands_every_issue(github: GitHubIssues, db_url:
     assert table_ids(db_url, "issues", "id") == sorted(i["id"] for i in github.issues)
 
 
+def test_a_link_header_with_rel_in_another_case_is_link_header_paging(db_url: str, tmp_path: Path) -> None:
+    """init reads `rel="Next"` as a next link (RFC 8288: relation types are case-insensitive)."""
+    server = GitHubIssues(token=TOKEN, next_rel="Next")
+    server.start()
+    try:
+        url = f"{server.url}/repos/acme/widgets/issues?per_page=10&page=1"
+        cfg = init_then_run(
+            tmp_path, db_url, url, "-H", f"Authorization: Bearer {TOKEN}", env={"API_TOKEN": TOKEN}
+        )
+    finally:
+        server.stop()
+    assert cfg["source"]["pagination"] == {"kind": "link_header"}
+    assert table_ids(db_url, "issues", "id") == sorted(i["id"] for i in server.issues)
+
+
 def test_stripe_list_pages_by_the_last_id(stripe: StripeCharges, db_url: str, tmp_path: Path) -> None:
     """Stripe's has_more envelope becomes cursor paging on the last id and lands all 25 charges once."""
     cfg = init_then_run(

@@ -96,6 +96,7 @@ class GitHubIssues(ShapedAPI):
 
     issues: list[Record] = field(default_factory=lambda: make_issues(23))
     path: str = "/repos/acme/widgets/issues"
+    next_rel: str = "next"  # RFC 8288 relation types are case-insensitive: "Next" means the same
 
     def respond(self, path: str, query: dict[str, str]) -> Answer:
         if path != self.path:
@@ -108,7 +109,7 @@ class GitHubIssues(ShapedAPI):
         def link(n: int) -> str:
             return f"{self.url}{self.path}?{urlencode({**query, 'page': n})}"
 
-        rels = [(page + 1, "next"), (last, "last")] if page < last else []
+        rels = [(page + 1, self.next_rel), (last, "last")] if page < last else []
         rels += [(1, "first"), (page - 1, "prev")] if page > 1 else []
         headers = {"Link": ", ".join(f'<{link(n)}>; rel="{rel}"' for n, rel in rels)} if rels else {}
         return 200, chunk, headers
