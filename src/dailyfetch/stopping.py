@@ -84,13 +84,13 @@ def _human(seconds: float | None) -> str:
 
 
 def parse_duration(text: str) -> float:
-    """``"45m"``, ``"1h30m"``, ``"90s"``, ``"2h"`` or a number of seconds, as seconds."""
+    """``"45m"``, ``"1h30m"``, ``"90s"``, ``"250ms"``, ``"2d"`` or a number of seconds, as seconds."""
     import re
 
     value = text.strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", value):
         return float(value)
-    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(d|h|m|s|ms)", value)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|d|h|m|s)", value)
     if not parts or "".join(f"{n}{u}" for n, u in parts) != value.replace(" ", ""):
         raise ValueError(f"'{text}' is not a duration such as '90s', '45m' or '1h30m'")
     scale = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
