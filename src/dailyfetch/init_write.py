@@ -19,13 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 from dailyfetch.errors import ConfigError, SourceError
 from dailyfetch.fetch.links import link_targets
+from dailyfetch.fetch.origin import OriginPolicy, origin_of
 from dailyfetch.init_fields import ColumnGuess, IncrementalGuess
 from dailyfetch.init_infer import Guess, PaginationGuess, Setting
 from dailyfetch.init_request import Request, name_job, parse_pairs, prepare_request
-from dailyfetch.redact import mask_url
+from dailyfetch.redact import SENSITIVE_NAME, mask_url
 
 if TYPE_CHECKING:
     import httpx
+
+
+_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ def write_config_from_sample(
         )
     req = prepare_request(url, parse_pairs(params, "--param"), parse_pairs(headers, "--header"), today=today)
     own = client is None
-    client = client or build_client(connect_timeout=10, read_timeout=60)
+    client = client or build_client(connect_timeout=10, read_timeout=60, origins=sample_origin(req))
     try:
         response = send(client, "GET", req.sent_url, params=req.sent_params, headers=req.sent_headers,
                         policy=RetryPolicy(attempts=3, timeout=30))  # fmt: skip
@@ -206,6 +210,22 @@ def write_config_from_sample(
     with output.open("w" if force else "x", encoding="utf-8") as handle:
         handle.write(text)
     return InitResult(output, text, [str(g) for g in guesses], req.env_names, req.secret_env)
+
+
+def sample_origin(req: Request) -> OriginPolicy:
+    """The origin rule a run keeps (:mod:`dailyfetch.fetch.origin`), for init's sample request.
+
+    A redirect to another origin is refused, naming its URL and ``[source] allowed_hosts``:
+    init is given no allowed hosts, and every ``-H`` header counts as a credential.
+    """
+    import httpx
+
+    params = frozenset(k for k in req.sent_params if SENSITIVE_NAME.search(k))
+    return OriginPolicy(
+        origins=frozenset({origin_of(httpx.URL(req.sent_url))}),
+        secret_headers=_CREDENTIALS | {name.lower() for name in req.sent_headers},
+        secret_params=params,
+    )
 
 
 def check_written(result: InitResult, *, database_url: str | None) -> None:
