@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from dailyfetch.config import IncrementalConfig
 from dailyfetch.cursor_text import shift_number, shift_timestamp
 from dailyfetch.errors import ConfigError, LoadError, SourceError
+from dailyfetch.redact import clip
 
 if TYPE_CHECKING:
     from dailyfetch.plan import RunPlan
@@ -157,7 +158,7 @@ def _type_of(value: Any) -> str:
 def _describe(value: Any) -> str:
     """A record's cursor value for an error message: its type and (shortened) value."""
     shown = _text_of(value) if not isinstance(value, dict | list) else ""
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    shown = clip(shown, 60)  # redacted before it is cut: no secret's head is left
     return f"{_type_of(value)} {shown!r}" if shown else _type_of(value)
 
 

@@ -32,7 +32,7 @@ from urllib.parse import unquote, urlsplit
 import structlog
 
 from dailyfetch.metrics import NOTIFICATIONS_FAILED
-from dailyfetch.redact import mask_url, redact, register_secret, register_url_secrets
+from dailyfetch.redact import clip, mask_url, register_secret, register_url_secrets
 from dailyfetch.window import format_key
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def _command(verb: str, config_path: str | Path | None) -> str:
 
 def _one_line(text: str | None) -> str:
     first = " ".join((text or "unknown error").split())
-    return redact(first if len(first) <= _ERROR_MAX else first[: _ERROR_MAX - 1] + "…")
+    return clip(first, _ERROR_MAX)  # redacted before it is cut: no secret's head is left
 
 
 def failure_notification(config: Config, result: RunResult, config_path: str | Path | None) -> Notification:

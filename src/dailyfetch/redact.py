@@ -13,6 +13,11 @@ JSON- and HTML-escaped. Values an API hands out in next-page URLs under
 secret-looking names (``?token=``, ``?session=``) are redacted too, as *recent*
 secrets (the last :data:`_RECENT` of them), without growing the registry per page.
 
+Text is redacted before it is cut, never after (:func:`clip`): a secret cut in two no
+longer matches, and its head would be shown. Where the input itself had to be cut
+first (the first bytes of a body), :func:`redact_head` also drops a tail as long as the
+longest registered form of a secret, so a secret cut at that end shows no part of itself.
+
 Resumable state (a partition's progress) is *sealed* before the ledger stores it:
 see :func:`seal`.
 """
@@ -22,16 +27,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import html
-import json
 import re
 import threading
 from collections import deque
 from collections.abc import Callable
-from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+from dailyfetch.secret_forms import MIN_SECRET_LENGTH, secret_forms
 
 MASK = "***"
-_MIN_SECRET_LENGTH = 4
 
 SENSITIVE_NAME = re.compile(
     r"(token|secret|passw|pwd|api[-_]?key|apikey|auth|credential|signature|sig$|"
@@ -41,19 +45,6 @@ SENSITIVE_NAME = re.compile(
 
 
 _RECENT = 64  # server-issued values kept for redaction (a page's token is echoed by its own error)
-
-
-def secret_forms(value: str) -> set[str]:
-    """The forms ``value`` takes in text: as is, URL-encoded, base64, JSON- and HTML-escaped."""
-    forms = {value, quote(value, safe=""), quote(value), quote_plus(value)}
-    raw = value.encode()
-    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        forms |= {encoded.decode(), encoded.decode().rstrip("=")}
-    forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-    forms |= {value.replace("/", "\\/"), html.escape(value)}
-    if value.lower().startswith(("bearer ", "basic ", "token ")):
-        forms.add(value.split(" ", 1)[1])
-    return {f for f in forms if len(f) >= _MIN_SECRET_LENGTH}
 
 
 class SecretRegistry:
@@ -66,10 +57,11 @@ class SecretRegistry:
         self._pattern: re.Pattern[str] | None = None  # every form of every secret, recent ones too
         self._stable: re.Pattern[str] | None = None  # the registered secrets' forms only
         self._recent_pattern: re.Pattern[str] | None = None
+        self.longest = 0  # the length of the longest form of any secret (see :func:`redact_head`)
 
     def add(self, value: str | None) -> None:
         """Register ``value`` (and every form of it, see :func:`secret_forms`) as a secret."""
-        if not value or len(value) < _MIN_SECRET_LENGTH:
+        if not value or len(value) < MIN_SECRET_LENGTH:
             return
         forms = secret_forms(value)
         with self._lock:
@@ -80,7 +72,7 @@ class SecretRegistry:
 
     def add_recent(self, value: str | None) -> None:
         """Redact ``value`` too (an API's token in a next-page URL); only the last few are kept."""
-        if not value or len(value) < _MIN_SECRET_LENGTH or value in self._secrets:
+        if not value or len(value) < MIN_SECRET_LENGTH or value in self._secrets:
             return
         forms = frozenset(secret_forms(value))
         with self._lock:
@@ -90,6 +82,7 @@ class SecretRegistry:
 
     def _compile(self) -> None:
         recent = frozenset().union(*self._recent) - self._secrets
+        self.longest = max(map(len, self._secrets | recent), default=0)
         self._stable = _alternation(self._secrets)
         self._recent_pattern = _alternation(recent)
         self._pattern = _alternation(self._secrets | recent)
@@ -100,6 +93,7 @@ class SecretRegistry:
             self._secrets = frozenset()
             self._recent.clear()
             self._pattern = self._stable = self._recent_pattern = None
+            self.longest = 0
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every registered secret replaced by ``***``."""
@@ -107,6 +101,20 @@ class SecretRegistry:
         if pattern is None or not text:
             return text
         return pattern.sub(MASK, text)
+
+    def redact_head(self, text: str) -> str:
+        """``text``, the head of a longer text, redacted, without the tail a secret cut short may start in."""
+        pattern, keep = self._pattern, len(text) - self.longest
+        if pattern is None or not text:
+            return text
+        out, at = [], 0
+        for match in pattern.finditer(text):
+            if match.start() >= keep:
+                break
+            out += [text[at : match.start()], MASK]
+            at = match.end()
+        out.append(text[at : max(at, keep)])
+        return "".join(out)
 
     def __contains__(self, value: object) -> bool:
         return value in self._secrets
@@ -124,6 +132,28 @@ REGISTRY = SecretRegistry()
 def redact(text: str) -> str:
     """Replace every registered secret in ``text`` with ``***``."""
     return REGISTRY.redact(text)
+
+
+def redact_head(text: str) -> str:
+    """Redact ``text``, which was cut from a longer one before it could be redacted (a body's first bytes).
+
+    Every secret it holds whole is masked. A secret cut short at its end would not
+    match, so the last :attr:`SecretRegistry.longest` characters are dropped: a cut
+    secret starts in them (a secret that starts earlier and ends in them is masked whole).
+    """
+    return REGISTRY.redact_head(text)
+
+
+def clip(text: str, limit: int, *, more: bool = False) -> str:
+    """``text`` redacted, then cut to at most ``limit`` characters, ``…`` ending it if it was cut (or ``more``).
+
+    Redacting first means no part of a secret is shown: cutting first would leave the
+    head of a secret across the limit, which no longer matches.
+    """
+    text = redact(text)
+    if len(text) <= limit and not more:
+        return text
+    return text[: max(limit - 1, 0)] + "…"
 
 
 def register_secret(value: str | None) -> None:

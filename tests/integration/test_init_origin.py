@@ -42,9 +42,11 @@ class _Server:
                 if owner.redirect_to is not None and len(owner.received) <= owner.redirects:
                     status, headers, body = 302, {"Location": owner.redirect_to + "/items"}, b""
                 else:
-                    status, headers, body = 200, {"Content-Type": "application/json"}, json.dumps(
-                        {"items": [{"id": 1}, {"id": 2}]}
-                    ).encode()
+                    status, headers, body = (
+                        200,
+                        {"Content-Type": "application/json"},
+                        json.dumps({"items": [{"id": 1}, {"id": 2}]}).encode(),
+                    )
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

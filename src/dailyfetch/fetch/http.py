@@ -27,7 +27,14 @@ from dailyfetch.errors import SourceError, TransientSourceError
 from dailyfetch.fetch.client import DailyfetchClient, IncompleteBody, RequestTimeout
 from dailyfetch.fetch.control import FetchControl
 from dailyfetch.fetch.origin import OriginPolicy
-from dailyfetch.redact import mask_url, redact, register_issued_params, register_issued_secrets
+from dailyfetch.redact import (
+    clip,
+    mask_url,
+    redact,
+    redact_head,
+    register_issued_params,
+    register_issued_secrets,
+)
 from dailyfetch.stopping import StopToken
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -252,13 +259,18 @@ def _source_error(exc: httpx.HTTPError, url: str, params: dict[str, Any] | None)
 
 
 def body_preview(response: httpx.Response) -> str:
-    """The first bytes of the body, on one line and redacted (before it is cut, so no secret is half-shown)."""
-    text = redact(response.content[: _BODY_PREVIEW * 8].decode("utf-8", "replace"))
-    text = " ".join(text.split())
-    cut = text[:_BODY_PREVIEW] + (
-        "…" if len(text) > _BODY_PREVIEW or len(response.content) > _BODY_PREVIEW * 8 else ""
-    )
-    return repr(cut)
+    """The first bytes of the body, on one line and redacted before each cut, so no secret is half-shown.
+
+    Only the first bytes are decoded: :func:`~dailyfetch.redact.redact_head` masks the
+    secrets in them and drops the tail a secret cut at the read limit may start in.
+    Whitespace is collapsed, redacted again (a doubled space can no longer hide a
+    secret's), then cut to the preview's length by :func:`~dailyfetch.redact.clip`.
+    """
+    content = response.content
+    head = content[: _BODY_PREVIEW * 8].decode("utf-8", "replace")
+    more = len(content) > _BODY_PREVIEW * 8
+    text = redact_head(head) if more else redact(head)
+    return repr(clip(" ".join(text.split()), _BODY_PREVIEW, more=more))
 
 
 def parse_json(response: httpx.Response) -> Any:

@@ -27,7 +27,7 @@ from urllib.parse import urljoin
 import httpx
 
 from dailyfetch.errors import SourceError
-from dailyfetch.redact import mask_url, redact
+from dailyfetch.redact import clip, mask_url
 
 
 def link_targets(response: httpx.Response, relation: str) -> list[str]:
@@ -124,7 +124,7 @@ def _skip(value: str, pos: int, chars: str) -> int:
 
 
 def _malformed(value: str, pos: int) -> SourceError:
-    shown = redact(value[:200])
+    shown = clip(value, 200)  # redacted before it is cut: no secret's head is left
     return SourceError(
         f"malformed Link header at character {pos + 1}: {shown!r}",
         hint='RFC 8288 links look like <https://api.example.com/items?page=2>; rel="next"',

@@ -36,6 +36,7 @@ from typing import Any
 
 from dailyfetch.errors import LoadError
 from dailyfetch.load.names import column_name
+from dailyfetch.redact import clip
 
 _INTEGER_TYPES = frozenset({"bigint", "integer", "smallint"})
 _FLOAT_TYPES = frozenset({"double precision", "real", "numeric"})
@@ -358,7 +359,7 @@ def _has_nul(value: Any) -> bool:
 
 def _short(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return clip(text, 40)  # redacted before it is cut: no secret's head is left
 
 
 def describe_key(record: dict[str, Any], primary_key: Sequence[str], index: int) -> str:
