@@ -381,8 +381,12 @@ class PartitionWorker:
                 log.warning("record.skipped", reason=redact(str(found)), job=self.plan.job)
                 rest = [*records[: found.index], *records[found.index + 1 :]]
                 return self._flush(rest, claim, resume, pages=pages, fresh=fresh, final=final, bad=bad)
-            raise found or dberrors.translate(exc, where=f"cannot write to {spec.schema}.{self.into}") from None
-        except psycopg.Error as exc:  # by SQLSTATE: reconnect, retry, interrupted by the deadline, or permanent
+            raise found or dberrors.translate(
+                exc, where=f"cannot write to {spec.schema}.{self.into}"
+            ) from None
+        except (
+            psycopg.Error
+        ) as exc:  # by SQLSTATE: reconnect, retry, interrupted by the deadline, or permanent
             where = f"cannot write to {spec.schema}.{self.into}"
             if exc.sqlstate in dberrors.ROW_LIMITS:  # one row over a limit (a btree index row): name its key
                 at = dberrors.refused_row(self.conn, records, type(exc), lambda part: writer.write_batch(
