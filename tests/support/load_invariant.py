@@ -100,7 +100,11 @@ class Table:
         self.records = records
         self.key = key
         self.fields = list(dict.fromkeys(f for r in records for f in r))
-        self.column = {f: c if (c := column_for(f)) in columns else None for f in self.fields}
+        # append's bookkeeping columns are never a field's (a field named like one is refused)
+        bookkeeping = set() if key else {c for c in columns if c.startswith("_dailyfetch_")}
+        self.column = {
+            f: c if (c := column_for(f)) in columns and c not in bookkeeping else None for f in self.fields
+        }
         self.rows = [dict(zip(columns, row, strict=True)) for row in rows]
         mapped = {c for c in self.column.values() if c is not None}
         self.extra = [c for c in columns if c not in mapped and not c.startswith("_dailyfetch_")]
@@ -115,7 +119,7 @@ class Table:
     def column_problems(self) -> list[Problem]:
         """Fields with values but no column, fields sharing a column, values in no field's column."""
         out = []
-        landing = list(self.latest().values()) if self.key else self.records  # merge: the last per key
+        landing = list(self.merged().values()) if self.key else self.records  # merge: per key, folded
         for field, column in self.column.items():
             if column is None and any(r.get(field) is not None for r in landing):
                 out.append(Problem("field without its column", f"field {field!r} has values, no column"))
@@ -175,16 +179,24 @@ class Table:
                 out.setdefault(key_of(record[self.key]), []).append(record)
         return out
 
-    def latest(self) -> dict[tuple[str, Any], dict[str, Any]]:
-        """merge: each key's last record."""
-        return {key: records[-1] for key, records in self.versions().items()}
+    def merged(self) -> dict[tuple[str, Any], dict[str, Any]]:
+        """merge: each key's row as upserting its records one by one makes it: per field, the last
+        value the source gave (an explicit null included); a field no record gave is absent."""
+        out: dict[tuple[str, Any], dict[str, Any]] = {}
+        for key, records in self.versions().items():
+            row: dict[str, Any] = {}
+            for record in records:
+                row.update(record)
+            out[key] = row
+        return out
 
     def merged_problems(self, *, complete: bool) -> list[Problem]:
-        """merge: one row per key. A field the last record has holds its value; one it lacks holds
-        NULL or the value an earlier record of the key gave (an upsert sets the fields it has).
-        Not ``complete`` (a failed run): a row may hold any version of its key, field by field."""
+        """merge: one row per key, each field the last value the source gave for it (:meth:`merged`),
+        whatever the batches. Not ``complete`` (a failed run): a row may hold any version of its
+        key, field by field."""
         out = []
         versions = self.versions()
+        merged = self.merged()
         by_key: dict[tuple[str, Any], dict[str, Any]] = {}
         for row in self.rows:
             key = key_of(self.value(row, self.key))
@@ -203,7 +215,7 @@ class Table:
                 stored = self.value(row, field)
                 allowed = [None] + [r[field] for r in records if field in r]
                 if complete:
-                    allowed = [records[-1][field]] if field in records[-1] else [None, *allowed[-1:]]
+                    allowed = [merged[key].get(field)]
                 if not any(json_equal(a, stored) for a in allowed):
                     out.append(self._mismatch(f"key {records[-1][self.key]!r}", field, allowed, stored))
         return out
