@@ -277,6 +277,7 @@ class SourceConfig(_Section):
     allowed_hosts: list[str] = Field(default_factory=list)
     max_pages: Annotated[int, Field(ge=1)] | None = None
     page_limit: Annotated[int, Field(ge=1)] = 100_000  # more pages in one attempt fail the partition
+    repeated_pages: Literal["fail", "allow"] = "fail"  # "allow": a page's body or records may repeat
     retry_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     retry_max_wait: Annotated[float, Field(gt=0, le=3600)] = 120.0
     concurrency: Annotated[int, Field(ge=1, le=64)] = 1

@@ -458,3 +458,139 @@ def test_max_pages_is_still_a_deliberate_cap(serve: Any, db_url: str) -> None:
     result = run(job(f"{api.url}/items", PAGINATIONS["page_number"], extra="max_pages = 5"), db_url)
     assert result.outcome == "succeeded", result.error
     assert len(api.requests) == 5 and len(landed(db_url)) == 15
+
+
+# --- repeats that differ by a nonce or an order; distinct pages that look alike ------------------
+
+
+def id_v_rows(db_url: str) -> list[tuple[Any, ...]]:
+    """The destination table's (id, v) rows, sorted (repeats kept)."""
+    with psycopg.connect(db_url) as conn:
+        return sorted(conn.execute("SELECT id, v FROM items").fetchall())
+
+
+def test_cursors_that_cycle_with_a_fresh_cursor_each_time_fail_at_the_first_repeat(
+    serve: Any, db_url: str
+) -> None:
+    """Pages A and B alternate under cursors that never repeat ("A:1", "B:2", "A:3", ...): the third
+    page's records are the first's, so it fails there and the append table holds each record once."""
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        page, n = query.get("cursor", "A:0").split(":")
+        items = (
+            [{"id": 1, "v": "a"}, {"id": 2, "v": "a"}]
+            if page == "A"
+            else [{"id": 3, "v": "b"}, {"id": 4, "v": "b"}]
+        )
+        return ok({"items": items, "next": f"{'B' if page == 'A' else 'A'}:{int(n) + 1}"})
+
+    api = serve(answer)
+    result = run(job(f"{api.url}/items", '{ kind = "cursor", path = "next" }', write="append"), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and "same records as page 1" in result.error, result.error
+    assert "cursor 'A:2'" in result.error, result.error
+    assert landed(db_url) == [1, 2, 3, 4]
+    assert len(api.requests) == 3
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_an_offset_api_that_shuffles_the_same_records_fails_at_the_second_page(
+    concurrency: int, serve: Any, db_url: str
+) -> None:
+    """An offset API that ignores ``offset`` and sends the same ten records in a new order, under a
+    new request id, every time: the second page is a repeat; the table holds the ten records once."""
+    import random
+    import uuid
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        items = [{"id": i} for i in range(1, 11)]
+        random.shuffle(items)
+        return ok({"request_id": str(uuid.uuid4()), "items": items})
+
+    api = serve(answer)
+    pages = '{ kind = "offset", param = "offset", limit_param = "limit", limit = 10 }'
+    result = run(job(f"{api.url}/items", pages, extra=f"concurrency = {concurrency}", write="append"), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and "same records as the page before it (page 1" in result.error, (
+        result.error
+    )
+    assert landed(db_url) == list(range(1, 11))
+    assert len(api.requests) <= 2 + 2 * concurrency
+
+
+A_VIEW = {"e": "view", "path": "/"}
+A_CLICK = {"e": "click", "path": "/"}
+
+
+def test_id_less_events_that_differ_anywhere_are_new_pages(serve: Any, db_url: str) -> None:
+    """Events with no id: page 2 = [A, X, A, X, A, X, A, A] after page 1 = [A] * 8 holds other records
+    (same count, same first, middle and last): both land, all sixteen rows."""
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        page = int(query["page"])
+        pages = {1: [A_VIEW] * 8, 2: [A_VIEW, A_CLICK] * 3 + [A_VIEW, A_VIEW]}
+        return ok({"items": pages.get(page, [])})
+
+    api = serve(answer)
+    result = run(job(f"{api.url}/items", PAGINATIONS["page_number"], write="append"), db_url)
+    assert result.outcome == "succeeded", result.error
+    with psycopg.connect(db_url) as conn:
+        counts = dict(conn.execute("SELECT e, count(*) FROM items GROUP BY e").fetchall())
+    assert counts == {"view": 13, "click": 3}
+    assert len(api.requests) == 3
+
+
+def test_large_pages_alike_at_both_ends_are_new_pages(serve: Any, db_url: str) -> None:
+    """One document a page, {"head": "H" * 5000, "id": "docNNN", "tail": "T" * 5000}: the bodies have
+    one length and the same first and last 4 KiB, yet differ: every document lands."""
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        page = int(query["page"])
+        items = [{"head": "H" * 5000, "id": f"doc{page:03d}", "tail": "T" * 5000}] if page <= 3 else []
+        return ok({"items": items})
+
+    api = serve(answer)
+    result = run(job(f"{api.url}/items", PAGINATIONS["page_number"]), db_url)
+    assert result.outcome == "succeeded", result.error
+    with psycopg.connect(db_url) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM items ORDER BY id").fetchall()]
+    assert ids == ["doc001", "doc002", "doc003"]
+    assert len(api.requests) == 4
+
+
+def test_a_change_feed_that_repeats_ids_with_new_values_is_no_loop(serve: Any, db_url: str) -> None:
+    """Page 2 holds page 1's ids and values, crossed ({1: b, 2: a} after {1: a, 2: b}): other
+    records, so both pages land (a fingerprint per column would call them the same)."""
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        page = int(query["page"])
+        pages = {1: [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], 2: [{"id": 1, "v": "b"}, {"id": 2, "v": "a"}]}
+        return ok({"items": pages.get(page, [])})
+
+    api = serve(answer)
+    result = run(job(f"{api.url}/items", PAGINATIONS["page_number"], write="append"), db_url)
+    assert result.outcome == "succeeded", result.error
+    assert id_v_rows(db_url) == [(1, "a"), (1, "b"), (2, "a"), (2, "b")]
+
+
+def test_identical_pages_of_identical_records_fail_naming_the_opt_out(serve: Any, db_url: str) -> None:
+    """[A] * 8 twice is a repeat, and the error names [source] repeated_pages; a rerun with
+    repeated_pages = "allow" resumes and lands the second page too (cursor cycles and page_limit
+    still bound such a run)."""
+
+    def answer(path: str, query: dict[str, str]) -> Answer:
+        return ok({"items": [A_VIEW] * 8 if int(query["page"]) <= 2 else []})
+
+    api = serve(answer)
+    result = run(job(f"{api.url}/items", PAGINATIONS["page_number"], write="append"), db_url)
+    assert result.outcome == "failed"
+    assert result.error is not None and 'repeated_pages = "allow"' in result.error, result.error
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (8,)
+    allowed = job(
+        f"{api.url}/items", PAGINATIONS["page_number"], write="append", extra='repeated_pages = "allow"'
+    )
+    result = run(allowed, db_url)
+    assert result.outcome == "succeeded", result.error
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM items").fetchone() == (16,)

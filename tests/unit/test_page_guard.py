@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -68,9 +69,80 @@ def test_typed_rows_repeat_as_the_dicts_they_decode_to() -> None:
     body = b'{"items": [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], "stamp": 1}'
     shape = RecordShape.build(["id", "v"], {"id": "integer", "v": "text"}, "items")
     assert shape is not None
-    typed = shape.decode(body.replace(b'"stamp": 1', b'"stamp": 2'))
+    stamped = body.replace(b'"stamp": 1', b'"stamp": 2')
+    typed = shape.decode(stamped)
     assert typed is not None
-    guard = PageGuard(PageNumberPagination(kind="page_number"), 100, None)
+    guard = PageGuard(PageNumberPagination(kind="page_number"), 100, None, records_path="items")
     guard.check_page({"page": 1}, answer(body), [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}])
     with pytest.raises(SourceError, match="same records as the page before it"):
-        guard.check_page({"page": 2}, answer(b"stamped differently"), typed)
+        guard.check_page({"page": 2}, answer(stamped), typed)
+
+
+def test_the_stored_digest_is_a_blake2b_of_the_whole_body_and_old_digests_are_ignored() -> None:
+    """previous_page is b2:<length>:<BLAKE2b-128 of every byte> (the same in any process); a digest of
+    the earlier length:CRC-32 form is no repeat; bodies alike at both ends but not between are new."""
+    import hashlib
+
+    big = b'{"items": [{"head": "' + b"H" * 5000 + b'", "id": "doc%d", "tail": "' + b"T" * 5000 + b'"}]}'
+    guard = PageGuard(PageNumberPagination(kind="page_number"), 100, {"page": 1, PREVIOUS: "10050:1a2b3c4d"})
+    digests = [guard.check_page({"page": n}, answer(big % n), [{"id": f"doc{n}"}]) for n in (1, 2, 3)]
+    assert digests[0] == f"b2:{len(big % 1)}:{hashlib.blake2b(big % 1, digest_size=16).hexdigest()}"
+    assert len(set(digests)) == 3
+
+
+def test_records_repeat_as_a_multiset_of_any_earlier_page_under_any_envelope() -> None:
+    """Records in another order, under another request id and next cursor, repeat the page they came
+    on first, not only the previous one; the same ids with their values crossed are other records."""
+    guard = PageGuard(CursorPagination(kind="cursor", path="next"), 100, None, records_path="items")
+
+    def page(cursor: str, items: list[dict[str, Any]]) -> str | None:
+        body = json.dumps({"request_id": cursor, "items": items, "next": cursor + "+"}).encode()
+        return guard.check_page({"cursor": cursor}, answer(body), items)
+
+    a, b = [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}], [{"id": 3, "v": "c"}]
+    page("A:1", a)
+    page("B:2", b)
+    page("C:3", [{"id": 1, "v": "b"}, {"id": 2, "v": "a"}])  # crossed: new
+    page("D:4", [*a, a[0]])  # one more copy of a record: another multiset
+    with pytest.raises(
+        SourceError, match=r"at cursor 'E:5' \(page 5 .* same records as page 1 of this attempt"
+    ):
+        page("E:5", a[::-1])
+
+
+def test_pages_of_identical_records_repeat_unless_repeated_pages_allow() -> None:
+    """[A] * 8 twice is a repeat naming repeated_pages; [A] * 8 then [A, X, A, X, A, X, A, A] is not;
+    with repeated_pages = "allow" nothing is compared but cursors and the page limit."""
+    a, x = {"e": "view"}, {"e": "click"}
+    config = PageNumberPagination(kind="page_number")
+    guard = PageGuard(config, 100, None, records_path="items")
+    guard.check_page({"page": 1}, answer(json.dumps({"items": [a] * 8}).encode()), [a] * 8)
+    mixed = [a, x, a, x, a, x, a, a]
+    guard.check_page({"page": 2}, answer(json.dumps({"items": mixed}).encode()), mixed)
+    with pytest.raises(SourceError, match=r'page 1 of this attempt.*repeated_pages = "allow"'):
+        guard.check_page({"page": 3}, answer(json.dumps({"items": [a] * 8, "t": 3}).encode()), [a] * 8)
+    allowing = PageGuard(config, 100, None, records_path="items", repeated_pages="allow")
+    for n in (1, 2, 3):
+        assert (
+            allowing.check_page({"page": n}, answer(json.dumps({"items": [a] * 8}).encode()), [a] * 8) is None
+        )
+
+
+def test_records_not_a_list_in_the_body_are_compared_by_value_big_integers_too() -> None:
+    """A body that is one object (no records path) or holds integers past 64 bits is fingerprinted
+    by value: equal records repeat, others do not."""
+    guard = PageGuard(PageNumberPagination(kind="page_number"), 100, None)
+    one = {"id": 2**70, "v": "a"}
+    guard.check_page({"page": 1}, answer(b'{"id": 1180591620717411303424, "v": "a", "t": 1}'), [one])
+    guard.check_page({"page": 2}, answer(b'{"id": 1, "v": "a", "t": 2}'), [{"id": 1, "v": "a"}])
+    with pytest.raises(SourceError, match="same records as page 1"):
+        guard.check_page({"page": 3}, answer(b'{"v": "a", "id": 1180591620717411303424, "t": 3}'), [one])
+
+
+def test_repeated_pages_takes_fail_or_allow() -> None:
+    """[source] repeated_pages is "fail" by default, "allow" on request, and nothing else."""
+    base = {"kind": "rest", "url": "https://api.test"}
+    assert SourceConfig.model_validate(base).repeated_pages == "fail"
+    assert SourceConfig.model_validate({**base, "repeated_pages": "allow"}).repeated_pages == "allow"
+    with pytest.raises(ValueError, match="repeated_pages"):
+        SourceConfig.model_validate({**base, "repeated_pages": "yes"})

@@ -84,6 +84,9 @@ def fetch_rest_pages(
     state = resume if resume is not None else pagination.first_state(config)
     slot = shape if typed_decoding_applies(source) else None
     null_is_empty = not pagination.ends_on_empty(config)
+    guard = PageGuard(
+        config, source.page_limit, resume, records_path=source.records, repeated_pages=source.repeated_pages
+    )
 
     def fetch(page_state: dict[str, Any]) -> Fetched:
         request = pagination.page_request(config, page_state, url, params)
@@ -99,12 +102,14 @@ def fetch_rest_pages(
         if slot is not None and response.content:
             typed = slot.decode(response.content)
             if typed is not None:
+                guard.measure(response, typed)  # fingerprinted here, in the fetching thread
                 return response, None, typed
         body = parse_json(response)
-        return response, body, extract_records(body, source.records, response, null_is_empty=null_is_empty)
+        records = extract_records(body, source.records, response, null_is_empty=null_is_empty)
+        guard.measure(response, records)
+        return response, body, records
 
     by_last = isinstance(config, CursorPagination) and config.from_last_record is not None
-    guard = PageGuard(config, source.page_limit, resume)
 
     def judge(
         page_state: dict[str, Any], fetched: Fetched
