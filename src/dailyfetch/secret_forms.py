@@ -6,7 +6,6 @@ Used by :mod:`dailyfetch.redact`, which registers every form of each secret.
 from __future__ import annotations
 
 import base64
-import html
 import json
 from urllib.parse import quote, quote_plus
 
@@ -54,6 +53,18 @@ def _json_forms(value: str) -> set[str]:
     }
 
 
+def _html_escape(value: str) -> str:
+    """``html.escape(value)``, without importing :mod:`html` (its entity table costs 2 ms of every
+    run's start-up)."""
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#x27;")
+    )
+
+
 def secret_forms(value: str) -> set[str]:
     """The forms ``value`` takes in text: as is, URL-encoded, base64, JSON- and HTML-escaped.
 
@@ -69,7 +80,7 @@ def secret_forms(value: str) -> set[str]:
     if not value.isascii():  # the UTF-8 bytes of a header read as ISO-8859-1 (RFC 9110 5.5), then echoed
         forms |= _json_forms(raw.decode("latin-1"))
     forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
-    forms |= {value.replace("/", "\\/"), html.escape(value)}
+    forms |= {value.replace("/", "\\/"), _html_escape(value)}
     if value.lower().startswith(("bearer ", "basic ", "token ")):
         forms.add(value.split(" ", 1)[1])
     return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}

@@ -22,6 +22,15 @@ def test_run_path_imports_no_rich_and_rich_still_imports() -> None:
     assert out.split() == ["False", "False", "True", "True", "True"]
 
 
+def test_run_path_does_not_import_html() -> None:
+    """The run path leaves :mod:`html` (and its 2 ms entity table) unloaded: secrets' HTML forms need no import."""
+    code = "import sys\nfrom dailyfetch.lean_imports import lean_import\n"
+    code += "lean_import('httpx', 'dailyfetch.config_file', 'dailyfetch.runner')\n"
+    code += "import dailyfetch.redact, dailyfetch.fetch.rest, dailyfetch.claims\nprint('html' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
 def test_nothing_is_hidden_when_rich_is_already_loaded() -> None:
     """If rich was imported first, the helper leaves sys.modules alone."""
     code = "import rich, sys\nfrom dailyfetch.lean_imports import lean_import\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 from collections.abc import Iterator
 from urllib.parse import quote, quote_plus
@@ -50,12 +51,13 @@ def test_basic_credentials_are_redacted_as_base64() -> None:
         json.dumps(SECRET)[1:-1],
         json.dumps(SECRET, ensure_ascii=False)[1:-1],
         SECRET.replace("/", "\\/"),
+        html.escape(SECRET),
         base64.b64encode(SECRET.encode()).decode().rstrip("="),
         base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("="),
     ],
 )
 def test_every_encoded_form_of_a_secret_is_redacted(form: str) -> None:
-    """A secret is redacted URL-encoded (both ways), JSON-escaped (also PHP's \\/), and base64-encoded."""
+    """A secret is redacted URL-encoded (both ways), JSON-escaped (also PHP's \\/), HTML-escaped and base64-encoded."""
     register_secret(SECRET)
     assert redact(f"<{form}>") == "<***>"
 
