@@ -203,6 +203,7 @@ class PartitionWorker:
                 extra_params=extra,
                 window=max(1, source.concurrency // self.share),
                 shape=slot,
+                key=self.config.destination.primary_key,
             )
         assert source.function is not None
         function = load_function(source.function, self.config_dir)

@@ -401,7 +401,7 @@ def test_next_urls_that_cycle_fail_before_asking_again(serve: Any, db_url: str) 
     assert len(api.requests) == 3
 
 
-def test_links_that_cycle_under_fresh_urls_are_caught_by_their_bodies(serve: Any, db_url: str) -> None:
+def test_links_that_cycle_under_fresh_urls_are_caught_by_their_records(serve: Any, db_url: str) -> None:
     """Link next URLs that never repeat (a nonce in each) over pages 1 → 2 → 1 → 2: the third page's body
     is the first's, so the run fails there."""
     nonce = iter(range(10**6))
@@ -415,7 +415,7 @@ def test_links_that_cycle_under_fresh_urls_are_caught_by_their_bodies(serve: Any
         job(f"{api.url}/items", PAGINATIONS["link_header"], records_path=None, write="append"), db_url
     )
     assert result.outcome == "failed"
-    assert result.error is not None and "same body as page 1" in result.error, result.error
+    assert result.error is not None and "same records as page 1" in result.error, result.error
     assert landed(db_url) == [r["id"] for p in (1, 2) for r in records(p)]
     assert len(api.requests) == 3
 

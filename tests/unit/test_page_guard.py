@@ -78,16 +78,40 @@ def test_typed_rows_repeat_as_the_dicts_they_decode_to() -> None:
         guard.check_page({"page": 2}, answer(stamped), typed)
 
 
-def test_the_stored_digest_is_a_blake2b_of_the_whole_body_and_old_digests_are_ignored() -> None:
-    """previous_page is b2:<length>:<BLAKE2b-128 of every byte> (the same in any process); a digest of
-    the earlier length:CRC-32 form is no repeat; bodies alike at both ends but not between are new."""
-    import hashlib
+def test_the_stored_digest_covers_the_whole_body_and_old_digests_are_ignored() -> None:
+    """previous_page is c32:<length>:<CRC-32> of every byte (the same in any process); a
+    digest of an earlier form is no repeat; bodies alike at both ends but not between are new."""
+    import zlib
 
     big = b'{"items": [{"head": "' + b"H" * 5000 + b'", "id": "doc%d", "tail": "' + b"T" * 5000 + b'"}]}'
     guard = PageGuard(PageNumberPagination(kind="page_number"), 100, {"page": 1, PREVIOUS: "10050:1a2b3c4d"})
     digests = [guard.check_page({"page": n}, answer(big % n), [{"id": f"doc{n}"}]) for n in (1, 2, 3)]
-    assert digests[0] == f"b2:{len(big % 1)}:{hashlib.blake2b(big % 1, digest_size=16).hexdigest()}"
+    first = big % 1
+    assert digests[0] == f"c32:{len(first)}:{zlib.crc32(first):08x}"
     assert len(set(digests)) == 3
+
+
+def test_with_a_key_a_repeat_is_caught_by_its_records_whatever_page_it_repeats() -> None:
+    """With a primary key, pages are compared by their keys first, then by every record: a page that
+    repeats page 1, or the page before it, in another order is caught at once; one with the same
+    keys and other values (a change feed) is new."""
+    config = PageNumberPagination(kind="page_number")
+
+    def page(rows: list[dict[str, object]], nonce: int) -> httpx.Response:
+        return answer(json.dumps({"nonce": nonce, "items": rows}).encode())
+
+    a = [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]
+    b = [{"id": 3, "v": "c"}, {"id": 4, "v": "d"}]
+    changed = [{"id": 3, "v": "C"}, {"id": 4, "v": "D"}]
+    for repeat_of, pages in (("page 1", [a, b, a[::-1]]), ("the page before it", [a, b, b[::-1]])):
+        guard = PageGuard(config, 100, None, records_path="items", key=["id"])
+        for n, rows in enumerate(pages[:-1], start=1):
+            guard.check_page({"page": n}, page(rows, n), rows)
+        with pytest.raises(SourceError, match=f"same records as {repeat_of}"):
+            guard.check_page({"page": 3}, page(pages[-1], 3), pages[-1])
+    guard = PageGuard(config, 100, None, records_path="items", key=["id"])
+    for n, rows in enumerate([a, b, changed], start=1):
+        assert guard.check_page({"page": n}, page(rows, n), rows)
 
 
 def test_records_repeat_as_a_multiset_of_any_earlier_page_under_any_envelope() -> None:

@@ -69,12 +69,14 @@ def fetch_rest_pages(
     extra_params: dict[str, Any] | None = None,
     window: int | None = None,
     shape: ShapeSlot | None = None,
+    key: Sequence[str] = (),
 ) -> PageIterator:
     """Yield each page of a REST partition, starting from ``resume`` when given.
 
     ``window`` is how many pages may be fetched ahead (default: ``[source] concurrency``).
     ``shape``: decode pages with the shape it holds, when it holds one and they fit
-    (ignored where :func:`typed_decoding_applies` is false).
+    (ignored where :func:`typed_decoding_applies` is false). ``key``: the destination's primary key
+    fields, by which the loop guard compares pages first (:mod:`.page_guard`).
     """
     url, params, headers = render_request(source, variables)
     params.update(extra_params or {})
@@ -85,7 +87,12 @@ def fetch_rest_pages(
     slot = shape if typed_decoding_applies(source) else None
     null_is_empty = not pagination.ends_on_empty(config)
     guard = PageGuard(
-        config, source.page_limit, resume, records_path=source.records, repeated_pages=source.repeated_pages
+        config,
+        source.page_limit,
+        resume,
+        records_path=source.records,
+        repeated_pages=source.repeated_pages,
+        key=key,
     )
 
     def fetch(page_state: dict[str, Any]) -> Fetched:
