@@ -31,6 +31,17 @@ def test_run_path_does_not_import_html() -> None:
     assert out.strip() == "False"
 
 
+def test_run_path_defers_httpcore_to_the_client() -> None:
+    """The run path's imports leave httpcore unloaded (it loads with the first client, beside the database set-up)."""
+    code = "import sys\nfrom dailyfetch.lean_imports import lean_import\n"
+    code += "lean_import('httpx', 'dailyfetch.config_file', 'dailyfetch.runner')\n"
+    code += "print('httpcore' in sys.modules)\n"
+    code += "from dailyfetch.fetch.http import build_client\nbuild_client(connect_timeout=1, read_timeout=1).close()\n"
+    code += "print('httpcore' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
+
+
 def test_nothing_is_hidden_when_rich_is_already_loaded() -> None:
     """If rich was imported first, the helper leaves sys.modules alone."""
     code = "import rich, sys\nfrom dailyfetch.lean_imports import lean_import\n"
