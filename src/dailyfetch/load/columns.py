@@ -111,9 +111,12 @@ def _fits_bigint(values: Sequence[Any]) -> bool:
 def _exact_in_double(values: Sequence[Any], limit: int) -> bool:
     """Whether no integer among ``values`` (numbers and nulls) is beyond ``limit`` in magnitude.
 
-    A pass in C over the magnitudes first: only a batch with a value beyond ``limit``
-    (a float there is fine) is looked at value by value.
+    A pass in C over the types first (most such columns hold only floats: nothing to
+    check), then one over the magnitudes: only a batch with a value beyond ``limit`` (a
+    float there is fine) is looked at value by value.
     """
+    if int not in set(map(type, values)):
+        return True
     try:
         if max(map(abs, filter(None, values)), default=0) <= limit:
             return True
