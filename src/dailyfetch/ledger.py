@@ -25,6 +25,7 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
+from dailyfetch import jsontext
 from dailyfetch.errors import ClaimLostError, DatabaseUnavailableError
 from dailyfetch.ledger_schema import SCHEMA_VERSION as SCHEMA_VERSION
 from dailyfetch.ledger_schema import ensure_ledger as ensure_ledger
@@ -161,7 +162,7 @@ def claim_partition(
         ).fetchone()
     if row is None:
         return None
-    progress = orjson.loads(unseal(orjson.dumps(row[2]).decode())) if row[2] is not None else None
+    progress = _unseal_progress(row[2])
     return Claim(key=row[0], values=row[1], progress=progress, rows=row[3], attempts=row[4], pages=row[5])
 
 
@@ -192,8 +193,8 @@ def save_progress(
     connection, with asynchronous commit), and :class:`DatabaseUnavailableError`
     sends the worker back to the durable progress instead of skipping that range.
     """
-    sealed = seal(orjson.dumps(progress).decode())
-    sample = orjson.dumps(bad_sample).decode() if bad_sample else None
+    sealed = seal(jsontext.dumps(progress).decode())  # exact: a cursor may be an integer past 64 bits
+    sample = jsontext.dumps(bad_sample).decode() if bad_sample else None
     with conn.pipeline():
         if asynchronous_commit:
             conn.execute("SET LOCAL synchronous_commit = off")
@@ -234,7 +235,7 @@ def reclaim(conn: Connection, run_id: int, key: str, worker: str) -> Claim | Non
         ).fetchone()
     if row is None:
         return None
-    progress = orjson.loads(unseal(orjson.dumps(row[2]).decode())) if row[2] is not None else None
+    progress = _unseal_progress(row[2])
     return Claim(key=row[0], values=row[1], progress=progress, rows=row[3], attempts=row[4], pages=row[5])
 
 
@@ -402,3 +403,11 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
         duration = (row["finished_at"] - row["started_at"]).total_seconds()
     out["duration_seconds"] = duration
     return out
+
+
+def _unseal_progress(stored: Any) -> dict[str, Any] | None:
+    """A claim's progress as the worker saved it: secrets restored, integers of any size exact."""
+    if stored is None:
+        return None
+    restored: dict[str, Any] = jsontext.loads(unseal(jsontext.dumps(stored).decode()))
+    return restored

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import psycopg
 import structlog
 
-from dailyfetch import cursor_state, dberrors, ledger
+from dailyfetch import cursor_state, dberrors, jsontext, ledger
 from dailyfetch.config import Config
 from dailyfetch.errors import RunInterrupted, SourceError
 from dailyfetch.fetch.control import FetchControl
@@ -33,7 +32,7 @@ from dailyfetch.incremental import batch_mark, horizon, since_for
 from dailyfetch.load import columns as cols
 from dailyfetch.load import locate, shadow, writer
 from dailyfetch.plan import Partition, RunPlan
-from dailyfetch.redact import redact
+from dailyfetch.redact import clip, redact
 
 log = structlog.get_logger("dailyfetch")
 BAD_SAMPLE_SIZE = 5
@@ -50,7 +49,7 @@ class BadRecords:
         """Count one bad record and keep it in the sample while there is room."""
         self.count += 1
         if len(self.sample) < BAD_SAMPLE_SIZE:
-            text = redact(orjson.dumps(record, default=str).decode())[:500]
+            text = clip(_json_text(record), 500)
             self.sample.append({"reason": redact(reason), "record": text})
 
 
@@ -405,3 +404,11 @@ def _field_of(records: Sequence[Record], name: str) -> Sequence[Any]:
     if isinstance(records, TypedRecords):
         return records.column(name) if name in records.shape.attr_of else []
     return [record.get(name) for record in records]
+
+
+def _json_text(record: Any) -> str:
+    """A bad record as JSON text for its sample: exact, or (a value JSON cannot hold) its repr."""
+    try:
+        return jsontext.dumps(record).decode()
+    except (TypeError, ValueError):
+        return repr(record)
