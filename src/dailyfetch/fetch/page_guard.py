@@ -63,6 +63,7 @@ import httpx
 import msgspec
 import orjson
 
+from dailyfetch import jsontext
 from dailyfetch.config import (
     CursorPagination,
     LinkHeaderPagination,
@@ -193,8 +194,11 @@ class PageGuard:
         rows = list(records) if isinstance(records, TypedRecords) else records  # rare: see _texts
         try:
             encoded = list(map(_dumps, rows))
-        except orjson.JSONEncodeError:  # an integer past 64 bits, say
-            encoded = list(map(_SORTED.encode, rows))
+        except orjson.JSONEncodeError:  # an integer past 64 bits, or nesting past orjson's depth
+            try:
+                encoded = list(map(_SORTED.encode, rows))
+            except RecursionError:  # deeper than msgspec goes: the exact encoder, keys as they came
+                encoded = list(map(jsontext.dumps, rows))
         return (len(rows) << 65) | (1 << 64) | (sum(map(hash, encoded)) & _MASK)
 
     def check_next(self, state: State, following: State) -> SourceError | None:
@@ -257,8 +261,8 @@ def _record_texts(decoder: msgspec.json.Decoder[Any] | None, content: bytes) -> 
         return None
     try:
         node = decoder.decode(content)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None  # not a list there (one object as the body, say): fingerprinted by value
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None  # not a list there (one object as the body, say), or deep: fingerprinted by value
     while not isinstance(node, list):
         node = node.f0
     return node
