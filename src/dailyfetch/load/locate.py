@@ -9,6 +9,7 @@ import psycopg
 from psycopg import sql
 
 from dailyfetch import jsontext
+from dailyfetch.dberrors import refused_row
 from dailyfetch.load import writer
 
 
@@ -24,22 +25,21 @@ def locate_bad_record(
 ) -> tuple[int, str, str] | None:
     """After PostgreSQL refused a batch, find the record and column it refused.
 
-    Bisects the batch with savepoints inside a transaction that is always rolled
-    back (nothing is written), then casts the record's values one by one. Returns
+    Bisects the batch (:func:`~dailyfetch.dberrors.refused_row`, nothing is written), then
+    casts the record's values one by one in a transaction that is rolled back too. Returns
     ``(index, column, PostgreSQL's message)``, or ``None`` if no single record fails.
     """
-    lo, candidates = 0, list(records)
+    index = refused_row(
+        conn,
+        records,
+        psycopg.errors.DataError,
+        lambda part: writer.write_batch(conn, spec, into, part, columns, names, tags=tags),
+    )
+    if index is None:
+        return None
+    record = records[index]
     try:
         with conn.transaction(force_rollback=True):
-            while len(candidates) > 1:
-                half = candidates[: len(candidates) // 2]
-                try:
-                    with conn.transaction():
-                        writer.write_batch(conn, spec, into, half, columns, names, tags=tags)
-                    lo, candidates = lo + len(half), candidates[len(half) :]
-                except psycopg.errors.DataError:
-                    candidates = half
-            record = candidates[0]
             for name in names:
                 value = record.get(name)
                 if value is None:
@@ -54,7 +54,7 @@ def locate_bad_record(
                         )
                 except psycopg.errors.DataError as exc:
                     lines = str(exc).strip().splitlines()
-                    return lo, name, lines[0] if lines else type(exc).__name__
+                    return index, name, lines[0] if lines else type(exc).__name__
     except psycopg.Error:
         return None
     return None
