@@ -31,19 +31,17 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import strategies as st
 from psycopg import sql
 
 from dailyfetch.errors import DailyfetchError
 from dailyfetch.load.names import column_name
 from dailyfetch.runner import RunResult, run_job
+from support.cli import skip_or_fail
 from support.configs import load
 from support.json_api import JsonPagesAPI
 from support.load_invariant import Problem, Table, json_kind, walk
-
-hypothesis = pytest.importorskip("hypothesis")
-
-from hypothesis import HealthCheck, event, given, note, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 MACHINE_PG = os.environ.get("DAILYFETCH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 EXAMPLES = int(os.environ.get("DAILYFETCH_PROPERTY_EXAMPLES", "100"))
@@ -160,7 +158,8 @@ def database() -> Iterator[str]:
     try:
         admin = psycopg.connect(MACHINE_PG, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL at {MACHINE_PG} is not reachable: {exc}")
+        skip_or_fail(f"PostgreSQL at {MACHINE_PG} is not reachable: {exc}")
+        raise
     with admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     info = psycopg.conninfo.conninfo_to_dict(MACHINE_PG)
